@@ -1,0 +1,840 @@
+//! The sans-IO core: an [`Endpoint`] seals what it sends and opens what it
+//! receives, over caller buffers, and never touches a socket.
+//!
+//! Sealing looks up the topic's [`Protection`] in the [`Policy`], takes the
+//! next counter (reserving a durable block first when needed), writes the
+//! header, then encrypts or MACs and signs. Opening checks, in this order and
+//! without changing any state until the last step: the policy and suite, the
+//! key epoch and sender, the replay window (read only), the signature, the AEAD
+//! tag or MAC, the timestamp; only then is the counter recorded. A message that
+//! fails any check leaves the endpoint exactly as it was.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
+use crate::crypto::{CryptoProvider, VerifyingKey};
+use crate::envelope::{
+    self, Header, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite,
+};
+use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection};
+use crate::freshness::{Clock, SystemClock};
+use crate::kdf::{self, SenderKeys, SymKey};
+use crate::keys::{Keyring, SecretBytes32, SenderId, SigningKey, TrustStore};
+use crate::policy::{Policy, Protection, validate_topic};
+use crate::protect::{encrypt, mac, sign};
+use crate::replay::{Authenticated, DEFAULT_WINDOW, ReplayWindow};
+
+/// The default largest payload: 256 KiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 256 * 1024;
+/// The default largest number of (epoch, sender) pairs a receiver tracks.
+pub const DEFAULT_MAX_SENDERS: usize = 4096;
+
+/// What an authenticated envelope said about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeMeta {
+    /// The suite.
+    pub suite: Suite,
+    /// The key epoch.
+    pub epoch: u32,
+    /// The sender.
+    pub sender: SenderId,
+    /// The sender's counter.
+    pub counter: u64,
+    /// The sender's timestamp, if present.
+    pub timestamp_ms: Option<u64>,
+}
+
+/// An opened message: the payload, borrowed from the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// The verified (and decrypted) payload.
+    pub payload: &'a [u8],
+    /// The envelope's metadata; `None` on an insecure plaintext topic.
+    pub envelope: Option<EnvelopeMeta>,
+}
+
+/// A buffer for sealing in place: it keeps room for the header in front of
+/// the payload, so sealing copies nothing.
+///
+/// ```
+/// # use mqseal::*;
+/// # let policy = Policy::builder().rule("t", Protection::encrypt(Aead::Aes256Gcm))?.build();
+/// # let mut ep = Endpoint::builder(policy)
+/// #     .sender_id(SenderId::new(b"a")?)
+/// #     .keyring(Keyring::new(1, GroupSecret::from_bytes([7; 32])))
+/// #     .counter_store(MemoryCounterStore::new())
+/// #     .build()?;
+/// let mut buf = SealBuffer::new();
+/// buf.extend_from_slice(b"21.5 C");
+/// let envelope = ep.seal_in_place("t", &mut buf)?;
+/// assert_eq!(envelope.len(), 6 + ep.overhead("t")?);
+/// buf.clear(); // reuse for the next message without allocating
+/// # Ok::<(), mqseal::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SealBuffer {
+    buf: Vec<u8>,
+    sealed_at: Option<usize>,
+}
+
+const HEADROOM: usize = MAX_HEADER_LEN;
+
+impl Default for SealBuffer {
+    fn default() -> Self {
+        SealBuffer::new()
+    }
+}
+
+impl fmt::Debug for SealBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealBuffer")
+            .field("payload_len", &(self.buf.len() - HEADROOM))
+            .field("sealed", &self.sealed_at.is_some())
+            .finish()
+    }
+}
+
+impl SealBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        SealBuffer::with_capacity(0)
+    }
+
+    /// An empty buffer with room for a payload of `payload` bytes.
+    pub fn with_capacity(payload: usize) -> Self {
+        let mut buf = Vec::with_capacity(HEADROOM + payload + MAX_TRAILER_LEN);
+        buf.resize(HEADROOM, 0);
+        SealBuffer {
+            buf,
+            sealed_at: None,
+        }
+    }
+
+    /// Empties the buffer for the next payload, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.buf.truncate(HEADROOM);
+        self.sealed_at = None;
+    }
+
+    /// Appends payload bytes.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Sets the payload length (new bytes are zero) and returns the payload to
+    /// write into.
+    pub fn resize_payload(&mut self, len: usize) -> &mut [u8] {
+        self.buf.resize(HEADROOM + len, 0);
+        &mut self.buf[HEADROOM..]
+    }
+
+    /// The payload written so far (before sealing).
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[HEADROOM..]
+    }
+
+    /// The sealed envelope, once sealed.
+    pub fn envelope(&self) -> Option<&[u8]> {
+        self.sealed_at.map(|s| &self.buf[s..])
+    }
+}
+
+impl std::io::Write for SealBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct SendState {
+    counter: SendCounter,
+    keys: [Option<SenderKeys>; 7],
+}
+
+struct RecvState {
+    window: ReplayWindow,
+    /// Counters below this are durably marked seen (`u64::MAX` when not persisting).
+    mark: u64,
+    keys: [Option<SenderKeys>; 7],
+}
+
+/// A sealing plan: everything decided before any byte is written.
+#[derive(Clone, Copy)]
+struct Plan {
+    suite: Suite,
+    epoch: u32,
+    sender: SenderId,
+    counter: u64,
+    timestamp_ms: Option<u64>,
+}
+
+impl Plan {
+    fn header(&self) -> Header<'_> {
+        Header {
+            suite: self.suite,
+            epoch: self.epoch,
+            sender_id: self.sender.as_bytes(),
+            counter: self.counter,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// Seals and opens messages under a [`Policy`]. See the [module docs](self).
+pub struct Endpoint {
+    provider: &'static CryptoProvider,
+    policy: Policy,
+    keyring: Keyring,
+    sender_id: Option<SenderId>,
+    signer: Option<Box<dyn crate::crypto::SigningKey>>,
+    trust: HashMap<SenderId, Box<dyn VerifyingKey>>,
+    counters: Option<Box<dyn CounterStore>>,
+    send_block: u64,
+    recv_block: Option<u64>,
+    clock: Arc<dyn Clock>,
+    window: usize,
+    max_senders: usize,
+    max_payload: usize,
+    prks: HashMap<u32, SecretBytes32>,
+    send: HashMap<u32, SendState>,
+    recv: HashMap<(u32, SenderId), RecvState>,
+    aad: Vec<u8>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("provider", &self.provider.name)
+            .field("sender_id", &self.sender_id)
+            .field("epochs", &self.keyring.epochs().collect::<Vec<_>>())
+            .field("trusted_senders", &self.trust.len())
+            .field("tracked_senders", &self.recv.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Endpoint`]; see [`Endpoint::builder`].
+#[must_use]
+pub struct EndpointBuilder {
+    provider: &'static CryptoProvider,
+    policy: Policy,
+    keyring: Option<Keyring>,
+    sender_id: Option<SenderId>,
+    signing_key: Option<SigningKey>,
+    trust: TrustStore,
+    counters: Option<Box<dyn CounterStore>>,
+    send_block: u64,
+    recv_block: Option<u64>,
+    clock: Arc<dyn Clock>,
+    window: usize,
+    max_senders: usize,
+    max_payload: usize,
+}
+
+impl fmt::Debug for EndpointBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointBuilder")
+            .field("sender_id", &self.sender_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EndpointBuilder {
+    /// The crypto provider (default: [`crate::crypto::default_provider`]).
+    pub fn provider(mut self, provider: &'static CryptoProvider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// This endpoint's sender id. Required to send.
+    pub fn sender_id(mut self, id: SenderId) -> Self {
+        self.sender_id = Some(id);
+        self
+    }
+
+    /// The group keyring. Required when the policy encrypts or MACs.
+    pub fn keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// This endpoint's Ed25519 signing key. Required to send on signed topics.
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The public keys of senders whose signatures are accepted.
+    pub fn trust(mut self, trust: TrustStore) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Where counter marks are kept. Required to send; use a
+    /// [`FileCounterStore`](crate::FileCounterStore) so counters survive crashes.
+    pub fn counter_store(mut self, store: impl CounterStore + 'static) -> Self {
+        self.counters = Some(Box::new(store));
+        self
+    }
+
+    /// How many counters to reserve per durable write (default 1024).
+    pub fn counter_block(mut self, block: u64) -> Self {
+        self.send_block = block;
+        self
+    }
+
+    /// Also persist the receive replay state in the counter store, reserving
+    /// `block` counters ahead. After a crash, up to `block` genuine messages
+    /// per sender may be rejected; no replay is ever accepted.
+    pub fn persist_replay_state(mut self, block: u64) -> Self {
+        self.recv_block = Some(block);
+        self
+    }
+
+    /// The clock for timestamps and freshness (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replay window size in bits (default 256; a multiple of 64 up to 8192).
+    pub fn replay_window(mut self, bits: usize) -> Self {
+        self.window = bits;
+        self
+    }
+
+    /// How many (epoch, sender) pairs a receiver tracks at most (default 4096).
+    pub fn max_senders(mut self, n: usize) -> Self {
+        self.max_senders = n;
+        self
+    }
+
+    /// The largest payload sealed or accepted (default 256 KiB).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Checks the configuration and builds the endpoint.
+    pub fn build(self) -> Result<Endpoint, Error> {
+        let uses = |f: fn(Suite) -> bool| self.policy.rules().any(|(_, p)| p.suite().is_some_and(f));
+        if uses(|s| s.symmetric().is_some()) && self.keyring.is_none() {
+            return Err(ConfigError::NoKeyring.into());
+        }
+        if uses(Suite::signed) && self.signing_key.is_none() && self.trust.is_empty() {
+            return Err(ConfigError::NoSignatureKeys.into());
+        }
+        ReplayWindow::new(self.window)?;
+        for block in std::iter::once(self.send_block).chain(self.recv_block) {
+            if !(1..=1_000_000).contains(&block) {
+                return Err(ConfigError::CounterBlock(block).into());
+            }
+        }
+        if self.counters.is_none() && (self.sender_id.is_some() || self.recv_block.is_some()) {
+            return Err(ConfigError::NoCounterStore.into());
+        }
+        let mut trust = HashMap::new();
+        for (sender, key) in self.trust.iter() {
+            let vk = self
+                .provider
+                .ed25519
+                .verifying_key(&key.0)
+                .map_err(|_| KeyError::InvalidPublicKey)?;
+            trust.insert(*sender, vk);
+        }
+        let signer = self
+            .signing_key
+            .as_ref()
+            .map(|k| self.provider.ed25519.signing_key(k.expose_seed()));
+        Ok(Endpoint {
+            provider: self.provider,
+            policy: self.policy,
+            keyring: self.keyring.unwrap_or_default(),
+            sender_id: self.sender_id,
+            signer,
+            trust,
+            counters: self.counters,
+            send_block: self.send_block,
+            recv_block: self.recv_block,
+            clock: self.clock,
+            window: self.window,
+            max_senders: self.max_senders,
+            max_payload: self.max_payload,
+            prks: HashMap::new(),
+            send: HashMap::new(),
+            recv: HashMap::new(),
+            aad: Vec::with_capacity(MAX_HEADER_LEN + 2 + 128),
+        })
+    }
+}
+
+fn prk_for<'a>(
+    prks: &'a mut HashMap<u32, SecretBytes32>,
+    provider: &CryptoProvider,
+    keyring: &Keyring,
+    epoch: u32,
+) -> Option<&'a [u8; 32]> {
+    if !prks.contains_key(&epoch) {
+        let secret = keyring.get(epoch)?;
+        prks.insert(epoch, kdf::epoch_prk(provider, secret));
+    }
+    prks.get(&epoch).map(|p| &**p)
+}
+
+impl Endpoint {
+    /// Starts building an endpoint that applies `policy`.
+    pub fn builder(policy: Policy) -> EndpointBuilder {
+        EndpointBuilder {
+            provider: crate::crypto::default_provider(),
+            policy,
+            keyring: None,
+            sender_id: None,
+            signing_key: None,
+            trust: TrustStore::new(),
+            counters: None,
+            send_block: DEFAULT_BLOCK,
+            recv_block: None,
+            clock: Arc::new(SystemClock),
+            window: DEFAULT_WINDOW,
+            max_senders: DEFAULT_MAX_SENDERS,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Replaces the keyring. Cached keys of epochs no longer present are
+    /// erased, and so is the replay state of their senders.
+    pub fn set_keyring(&mut self, keyring: Keyring) {
+        let keep = |e: &u32| keyring.get(*e).is_some();
+        self.prks.retain(|e, _| keep(e));
+        self.send.retain(|e, _| keep(e));
+        self.recv
+            .retain(|(e, _), st| keep(e) || st.keys.iter().all(Option::is_none));
+        self.keyring = keyring;
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &'static CryptoProvider {
+        self.provider
+    }
+
+    /// Bytes an envelope adds to a payload on `topic` with the current counter.
+    pub fn overhead(&self, topic: &str) -> Result<usize, Error> {
+        let p = self.protection(topic)?;
+        let Some(suite) = p.suite else { return Ok(0) };
+        let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
+        let epoch = self.keyring.active().map_or(0, |(e, _)| e);
+        let counter = self.send.get(&epoch).map_or(0, |s| s.counter.peek());
+        let header = Header {
+            suite,
+            epoch,
+            sender_id: sender.as_bytes(),
+            counter,
+            timestamp_ms: p.freshness.map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS)),
+        };
+        Ok(header.encoded_len() + suite.trailer_len())
+    }
+
+    fn protection(&self, topic: &str) -> Result<Protection, Error> {
+        validate_topic(topic)?;
+        self.policy
+            .lookup(topic)
+            .copied()
+            .ok_or_else(|| ConfigError::NoPolicy { topic: topic.to_owned() }.into())
+    }
+
+    /// Seals `payload` for `topic` into `out` (cleared first). `out` is reused
+    /// without allocating once it is large enough. The payload is copied once.
+    pub fn seal_into(&mut self, topic: &str, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        out.clear();
+        let Some(plan) = self.plan(topic, payload.len())? else {
+            out.extend_from_slice(payload);
+            return Ok(());
+        };
+        let hlen = plan.header().encoded_len();
+        out.reserve(hlen + payload.len() + plan.suite.trailer_len());
+        out.resize(hlen, 0);
+        out.extend_from_slice(payload);
+        self.finish(&plan, topic, out, hlen)?;
+        Ok(())
+    }
+
+    /// Seals `payload` for `topic` into a new vector.
+    pub fn seal(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.seal_into(topic, payload, &mut out)?;
+        Ok(out)
+    }
+
+    /// Seals the payload in `buf` in place and returns the envelope, which is
+    /// also available as [`SealBuffer::envelope`]. Copies nothing.
+    pub fn seal_in_place<'b>(&mut self, topic: &str, buf: &'b mut SealBuffer) -> Result<&'b [u8], Error> {
+        if buf.sealed_at.is_some() {
+            return Err(ConfigError::AlreadySealed.into());
+        }
+        let start = match self.plan(topic, buf.buf.len() - HEADROOM)? {
+            None => HEADROOM,
+            Some(plan) => self.finish(&plan, topic, &mut buf.buf, HEADROOM)?,
+        };
+        buf.sealed_at = Some(start);
+        Ok(&buf.buf[start..])
+    }
+
+    /// Decides suite, epoch, counter and timestamp; `None` for plaintext.
+    fn plan(&mut self, topic: &str, payload_len: usize) -> Result<Option<Plan>, Error> {
+        let p = self.protection(topic)?;
+        let Some(suite) = p.suite else { return Ok(None) };
+        if payload_len > self.max_payload {
+            return Err(ConfigError::PayloadTooLarge {
+                len: payload_len,
+                max: self.max_payload,
+            }
+            .into());
+        }
+        let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
+        if suite.signed() && self.signer.is_none() {
+            return Err(ConfigError::NoSigningKey { topic: topic.to_owned() }.into());
+        }
+        let epoch = match (self.keyring.active(), suite.symmetric()) {
+            (Some((e, _)), _) => e,
+            (None, None) => 0,
+            (None, Some(_)) => return Err(ConfigError::NoKeyring.into()),
+        };
+        let store = self.counters.as_deref_mut().ok_or(ConfigError::NoCounterStore)?;
+        let scope = CounterScope {
+            role: Role::Send,
+            epoch,
+            sender,
+        };
+        let state = match self.send.entry(epoch) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(SendState {
+                counter: SendCounter::resume(store, &scope)?,
+                keys: Default::default(),
+            }),
+        };
+        if suite.symmetric().is_some() && state.keys[suite.index()].is_none() {
+            let prk = prk_for(&mut self.prks, self.provider, &self.keyring, epoch)
+                .ok_or(ConfigError::NoSuchEpoch(epoch))?;
+            state.keys[suite.index()] = kdf::derive(self.provider, prk, suite, epoch, &sender);
+        }
+        let counter = state.counter.next(store, &scope, self.send_block)?;
+        let timestamp_ms = p.freshness.map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
+        Ok(Some(Plan {
+            suite,
+            epoch,
+            sender,
+            counter,
+            timestamp_ms,
+        }))
+    }
+
+    /// Writes the header so that it ends at `payload_start`, protects the
+    /// payload `buf[payload_start..]`, appends the trailer, and returns where
+    /// the envelope starts.
+    fn finish(&mut self, plan: &Plan, topic: &str, buf: &mut Vec<u8>, payload_start: usize) -> Result<usize, Error> {
+        let header = plan.header();
+        let hstart = payload_start - header.encoded_len();
+        header.write(&mut buf[hstart..payload_start]);
+        let keys = self
+            .send
+            .get(&plan.epoch)
+            .and_then(|s| s.keys[plan.suite.index()].as_ref());
+        let mut tag_buf = [0u8; 32];
+        let tag: &[u8] = match keys.map(|k| &k.key) {
+            Some(SymKey::Aead(key)) => {
+                envelope::associated_data_into(&buf[hstart..payload_start], topic, &mut self.aad);
+                let iv = &keys.map(|k| *k.iv).unwrap_or_default();
+                let t = encrypt::seal(&**key, iv, plan.counter, &self.aad, &mut buf[payload_start..])?;
+                tag_buf[..16].copy_from_slice(&t);
+                &tag_buf[..16]
+            }
+            Some(SymKey::Mac(key)) => {
+                tag_buf = mac::tag(&**key, &buf[hstart..payload_start], topic, &buf[payload_start..]);
+                &tag_buf[..]
+            }
+            None => &[],
+        };
+        buf.extend_from_slice(tag);
+        if plan.suite.signed() {
+            let signer = self.signer.as_deref().ok_or(ConfigError::NoSigningKey {
+                topic: topic.to_owned(),
+            })?;
+            let body_end = buf.len() - tag.len();
+            let sig = sign::sign(
+                signer,
+                self.provider.sha256,
+                &buf[hstart..payload_start],
+                topic,
+                &buf[payload_start..body_end],
+                &buf[body_end..],
+            );
+            buf.extend_from_slice(&sig);
+        }
+        Ok(hstart)
+    }
+
+    /// Opens an envelope received on `topic`, decrypting in place. On success
+    /// the payload borrows from `envelope`; on failure the endpoint is
+    /// unchanged and the contents of `envelope` are unspecified.
+    pub fn open_in_place<'a>(&mut self, topic: &str, envelope: &'a mut [u8]) -> Result<Opened<'a>, Error> {
+        let (p, layout) = match self.precheck(topic, envelope)? {
+            None => {
+                return Ok(Opened {
+                    payload: envelope,
+                    envelope: None,
+                });
+            }
+            Some(x) => x,
+        };
+        let (head, rest) = envelope.split_at_mut(layout.header_len);
+        let (body, trailer) = rest.split_at_mut(layout.body_len);
+        let meta = self.open_parts(topic, &p, &layout, head, body, trailer)?;
+        Ok(Opened {
+            payload: body,
+            envelope: Some(meta),
+        })
+    }
+
+    /// Opens an envelope received on `topic`, writing the payload to `out`
+    /// (cleared first; reused without allocating once large enough). Only
+    /// the body is copied.
+    pub fn open_into(&mut self, topic: &str, envelope: &[u8], out: &mut Vec<u8>) -> Result<Option<EnvelopeMeta>, Error> {
+        out.clear();
+        let Some((p, layout)) = self.precheck(topic, envelope)? else {
+            out.extend_from_slice(envelope);
+            return Ok(None);
+        };
+        let body_end = layout.header_len + layout.body_len;
+        out.extend_from_slice(&envelope[layout.header_len..body_end]);
+        let res = self.open_parts(
+            topic,
+            &p,
+            &layout,
+            &envelope[..layout.header_len],
+            out,
+            &envelope[body_end..],
+        );
+        if res.is_err() {
+            out.clear();
+        }
+        res.map(Some)
+    }
+
+    /// Opens an envelope into a new vector.
+    pub fn open(&mut self, topic: &str, envelope: &[u8]) -> Result<(Vec<u8>, Option<EnvelopeMeta>), Error> {
+        let mut out = Vec::new();
+        let meta = self.open_into(topic, envelope, &mut out)?;
+        Ok((out, meta))
+    }
+
+    /// Policy, size and structure checks. `None` for a plaintext topic.
+    fn precheck(&self, topic: &str, envelope: &[u8]) -> Result<Option<(Protection, Layout)>, Rejection> {
+        if topic.len() > usize::from(u16::MAX) {
+            return Err(Malformed::OutOfRange("topic length").into());
+        }
+        let p = *self.policy.lookup(topic).ok_or(Rejection::NoPolicy)?;
+        let Some(expected) = p.suite else { return Ok(None) };
+        let max = self.max_payload + MAX_HEADER_LEN + MAX_TRAILER_LEN;
+        if envelope.len() > max {
+            return Err(Rejection::TooLarge {
+                len: envelope.len(),
+                max,
+            });
+        }
+        let env = envelope::parse(envelope)?;
+        let h = env.header;
+        if h.suite != expected {
+            return Err(Rejection::PolicyMismatch {
+                expected,
+                found: h.suite,
+            });
+        }
+        if p.freshness.is_some() && h.timestamp_ms.is_none() {
+            return Err(Rejection::MissingTimestamp);
+        }
+        let sender = SenderId::new(h.sender_id).map_err(|_| Malformed::SenderIdLength)?;
+        Ok(Some((
+            p,
+            Layout {
+                header_len: env.header_len(),
+                body_len: env.body().len(),
+                meta: EnvelopeMeta {
+                    suite: h.suite,
+                    epoch: h.epoch,
+                    sender,
+                    counter: h.counter,
+                    timestamp_ms: h.timestamp_ms,
+                },
+            },
+        )))
+    }
+
+    /// Authenticates, decrypts `body` in place and records the counter.
+    fn open_parts(
+        &mut self,
+        topic: &str,
+        p: &Protection,
+        layout: &Layout,
+        header: &[u8],
+        body: &mut [u8],
+        trailer: &[u8],
+    ) -> Result<EnvelopeMeta, Error> {
+        let m = layout.meta;
+        let suite = m.suite;
+        let (tag, sig) = trailer.split_at(suite.tag_len());
+        let key = (m.epoch, m.sender);
+
+        // Keys: the epoch must be in the keyring, the sender trusted.
+        if suite.symmetric().is_some() && self.keyring.get(m.epoch).is_none() {
+            return Err(Rejection::UnknownEpoch(m.epoch).into());
+        }
+        let verifier = if suite.signed() {
+            Some(self.trust.get(&m.sender).ok_or(Rejection::UnknownSender)?)
+        } else {
+            None
+        };
+
+        // Replay, read only: reject early what the window already rejects.
+        let state = self.recv.get(&key);
+        if p.replay {
+            if let Some(st) = state {
+                st.window.check(m.counter)?;
+            } else if self.recv.len() >= self.max_senders {
+                return Err(Rejection::TooManySenders.into());
+            }
+        }
+
+        // Signature over the envelope as received (encrypt-then-sign).
+        if let Some(v) = verifier {
+            sign::verify(&**v, self.provider.sha256, header, topic, body, tag, sig)?;
+        }
+
+        // Symmetric check; decrypts only after the tag is verified.
+        let mut fresh_keys = None;
+        if suite.symmetric().is_some() {
+            let cached = state.and_then(|s| s.keys[suite.index()].as_ref());
+            let keys = match cached {
+                Some(k) => k,
+                None => {
+                    let prk = prk_for(&mut self.prks, self.provider, &self.keyring, m.epoch)
+                        .ok_or(Rejection::UnknownEpoch(m.epoch))?;
+                    fresh_keys = kdf::derive(self.provider, prk, suite, m.epoch, &m.sender);
+                    fresh_keys.as_ref().ok_or(Error::Crypto("no key for suite"))?
+                }
+            };
+            match &keys.key {
+                SymKey::Aead(k) => {
+                    envelope::associated_data_into(header, topic, &mut self.aad);
+                    encrypt::open(&**k, &keys.iv, m.counter, &self.aad, body, tag)?;
+                }
+                SymKey::Mac(k) => mac::verify(&**k, header, topic, body, tag)?,
+            }
+        }
+        let proof = Authenticated::new();
+
+        // Freshness of an authenticated timestamp.
+        if let (Some(f), Some(ts)) = (p.freshness, m.timestamp_ms) {
+            f.check(ts, self.clock.now_ms())?;
+        }
+
+        // Only now: create or update the receiver state.
+        if !self.recv.contains_key(&key) {
+            let floor = match (self.recv_block, self.counters.as_deref_mut()) {
+                (Some(_), Some(store)) => store.load(&recv_scope(&m))?,
+                _ => 0,
+            };
+            let st = RecvState {
+                window: ReplayWindow::with_floor(self.window, floor)?,
+                mark: if self.recv_block.is_some() { floor } else { u64::MAX },
+                keys: Default::default(),
+            };
+            if p.replay {
+                st.window.check(m.counter)?;
+            }
+            self.recv.insert(key, st);
+        }
+        let st = self.recv.get_mut(&key).ok_or(Error::Crypto("receiver state vanished"))?;
+        if p.replay {
+            if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut()) {
+                if m.counter >= st.mark {
+                    let mark = m.counter.saturating_add(block);
+                    store.store(&recv_scope(&m), mark)?;
+                    st.mark = mark;
+                }
+            }
+            st.window.commit(m.counter, &proof)?;
+        }
+        if let Some(k) = fresh_keys {
+            st.keys[suite.index()] = Some(k);
+        }
+        Ok(m)
+    }
+
+    /// Durably records exact counter marks (on a clean shutdown), so that a
+    /// restart skips no counter and rejects no genuine message.
+    pub fn flush(&mut self) -> Result<(), CounterError> {
+        let Some(store) = self.counters.as_deref_mut() else {
+            return Ok(());
+        };
+        if let Some(sender) = self.sender_id {
+            for (epoch, st) in &mut self.send {
+                let scope = CounterScope {
+                    role: Role::Send,
+                    epoch: *epoch,
+                    sender,
+                };
+                store.store(&scope, st.counter.peek())?;
+                st.counter = SendCounter::resume(store, &scope)?;
+            }
+        }
+        if self.recv_block.is_some() {
+            for ((epoch, sender), st) in &mut self.recv {
+                if let Some(h) = st.window.highest() {
+                    let scope = CounterScope {
+                        role: Role::Receive,
+                        epoch: *epoch,
+                        sender: *sender,
+                    };
+                    store.store(&scope, h + 1)?;
+                    st.mark = h + 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many (epoch, sender) pairs this endpoint tracks for replay.
+    pub fn tracked_senders(&self) -> usize {
+        self.recv.len()
+    }
+}
+
+fn recv_scope(m: &EnvelopeMeta) -> CounterScope {
+    CounterScope {
+        role: Role::Receive,
+        epoch: m.epoch,
+        sender: m.sender,
+    }
+}
+
+struct Layout {
+    header_len: usize,
+    body_len: usize,
+    meta: EnvelopeMeta,
+}

@@ -1,0 +1,295 @@
+//! Errors.
+//!
+//! [`Error`] is the one error type of the crate. It is built from category
+//! enums, in the style of rustls:
+//!
+//! - [`Rejection`]: a received message failed a check. This is caused by the
+//!   network or an attacker, never by a bug in the application. The receive
+//!   path goes on; count and log these.
+//! - [`ConfigError`]: the application asked for something inconsistent or
+//!   insecure. It is never caused by untrusted input, and the message says what
+//!   to change.
+//! - [`CounterError`]: the sender's counter is exhausted or its store failed.
+//! - [`KeyError`]: key material is missing, malformed or of the wrong kind.
+//!
+//! An authentication failure says *that* the message failed, never which byte
+//! was wrong.
+
+use crate::envelope::Suite;
+
+/// The error type of every fallible operation in mqseal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A received message was rejected.
+    #[error("message rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// The configuration or a call is inconsistent; the message says what to change.
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    /// A counter is exhausted or could not be reserved.
+    #[error("counter error: {0}")]
+    Counter(#[from] CounterError),
+    /// A key is missing, malformed or of the wrong kind.
+    #[error("key error: {0}")]
+    Key(#[from] KeyError),
+    /// The underlying publish/subscribe client failed.
+    #[error("transport error: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The cryptographic backend failed in a way that input cannot cause
+    /// (for example, the operating system's random number generator failed).
+    #[error("cryptographic backend failure: {0}")]
+    Crypto(&'static str),
+}
+
+impl Error {
+    /// The rejection, if this error is one.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Error::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Why a received message was rejected.
+///
+/// Every variant is caused by what arrived over the network: log it, count it
+/// (see [`Rejection::kind`]) and go on receiving.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The bytes are not a well-formed envelope.
+    #[error("malformed envelope: {0}")]
+    Malformed(#[from] Malformed),
+    /// No policy rule covers the topic, so nothing may be accepted on it.
+    #[error("no policy covers this topic")]
+    NoPolicy,
+    /// The envelope's suite is not the one the policy requires for this topic
+    /// (a downgrade, or an envelope moved from a topic with another policy).
+    #[error("topic requires suite {expected}, envelope has {found}")]
+    PolicyMismatch {
+        /// What the policy requires.
+        expected: Suite,
+        /// What the envelope carries.
+        found: Suite,
+    },
+    /// The policy requires a timestamp and the envelope has none.
+    #[error("the policy requires a timestamp and the envelope has none")]
+    MissingTimestamp,
+    /// The envelope is larger than the receiver accepts.
+    #[error("envelope of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Length of the envelope.
+        len: usize,
+        /// The receiver's limit.
+        max: usize,
+    },
+    /// The key epoch is not in the keyring (never known, or already retired).
+    #[error("unknown key epoch {0}")]
+    UnknownEpoch(u32),
+    /// The sender is not allowed, or its public key is not in the trust store.
+    #[error("unknown sender")]
+    UnknownSender,
+    /// The receiver tracks as many senders as it is configured to.
+    #[error("too many tracked senders")]
+    TooManySenders,
+    /// Authentication failed: the envelope was forged or tampered with, was
+    /// sealed with another key, or was moved to another topic.
+    #[error("authentication failed")]
+    Unauthenticated,
+    /// The counter was already accepted, or is older than the replay window.
+    #[error("replayed or too old for the replay window")]
+    Replayed,
+    /// The timestamp is older than the maximum age.
+    #[error("stale: timestamp older than the maximum age")]
+    Stale,
+    /// The timestamp is further in the future than the allowed clock skew.
+    #[error("timestamp is further in the future than the allowed clock skew")]
+    FromFuture,
+}
+
+impl Rejection {
+    /// A short, stable label for counting and logging (for example `"replayed"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::NoPolicy => "no_policy",
+            Rejection::PolicyMismatch { .. } => "policy_mismatch",
+            Rejection::MissingTimestamp => "missing_timestamp",
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::UnknownEpoch(_) => "unknown_epoch",
+            Rejection::UnknownSender => "unknown_sender",
+            Rejection::TooManySenders => "too_many_senders",
+            Rejection::Unauthenticated => "unauthenticated",
+            Rejection::Replayed => "replayed",
+            Rejection::Stale => "stale",
+            Rejection::FromFuture => "from_future",
+        }
+    }
+}
+
+/// How an envelope is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The input ends before the envelope does.
+    #[error("truncated")]
+    Truncated,
+    /// The version is not one this implementation reads.
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(u8),
+    /// The suite id is not defined.
+    #[error("unknown suite 0x{0:02x}")]
+    UnknownSuite(u8),
+    /// Reserved flag bits are set.
+    #[error("reserved flag bits set")]
+    ReservedFlags,
+    /// An integer is not in its shortest encoding, or is too long.
+    #[error("non-canonical or overlong integer in field {0}")]
+    BadInteger(&'static str),
+    /// An integer is beyond the field's limit.
+    #[error("field {0} out of range")]
+    OutOfRange(&'static str),
+    /// The sender id is empty or longer than the maximum.
+    #[error("sender id length out of range")]
+    SenderIdLength,
+}
+
+/// The application asked for something inconsistent or insecure.
+///
+/// Never caused by untrusted input. Each message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No policy rule covers the topic a message is sent on.
+    #[error(
+        "no policy rule covers topic {topic:?}: add a rule for it, or an explicit Protection::insecure_plaintext() rule"
+    )]
+    NoPolicy {
+        /// The topic.
+        topic: String,
+    },
+    /// A topic filter is not a valid MQTT topic filter.
+    #[error("invalid topic filter {filter:?}: {reason}")]
+    InvalidFilter {
+        /// The filter.
+        filter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A topic is not valid for publishing or receiving.
+    #[error("invalid topic {topic:?}: {reason}")]
+    InvalidTopic {
+        /// The topic.
+        topic: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A rule can never match because an earlier rule covers every topic it covers.
+    #[error("rule {filter:?} is shadowed by the earlier rule {earlier:?}: put the more specific rule first")]
+    ShadowedRule {
+        /// The rule that can never match.
+        filter: String,
+        /// The earlier rule that covers it.
+        earlier: String,
+    },
+    /// The policy uses a shared-key suite but no keyring was given.
+    #[error("the policy encrypts or MACs topics but no keyring was given: call .keyring(...)")]
+    NoKeyring,
+    /// A signing suite is used to send, but this endpoint has no signing key.
+    #[error("topic {topic:?} requires a signature but this endpoint has no signing key: call .signing_key(...)")]
+    NoSigningKey {
+        /// The topic.
+        topic: String,
+    },
+    /// The policy uses a signing suite but there is neither a signing key nor a trust store.
+    #[error("the policy signs topics but there is neither a signing key nor a trust store")]
+    NoSignatureKeys,
+    /// No sender id was given.
+    #[error("no sender id: call .sender_id(...)")]
+    NoSenderId,
+    /// A replay window size is out of range.
+    #[error("replay window of {0} bits: it must be a multiple of 64 from 64 to 8192")]
+    ReplayWindow(usize),
+    /// A counter block size is out of range.
+    #[error("counter block of {0}: it must be from 1 to 1_000_000")]
+    CounterBlock(u64),
+    /// A payload is larger than the configured maximum.
+    #[error("payload of {len} bytes exceeds the maximum of {max} bytes")]
+    PayloadTooLarge {
+        /// The payload length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The key epoch does not exist in the keyring.
+    #[error("epoch {0} is not in the keyring")]
+    NoSuchEpoch(u32),
+    /// A [`SealBuffer`](crate::SealBuffer) was sealed twice.
+    #[error("the buffer is already sealed: call SealBuffer::clear() and write a new payload")]
+    AlreadySealed,
+    /// An endpoint that sends has no counter store.
+    #[error(
+        "an endpoint with a sender id needs a counter store: call .counter_store(FileCounterStore::open(path)?) so counters survive restarts, or MemoryCounterStore::new() only if every process start uses a fresh key epoch"
+    )]
+    NoCounterStore,
+}
+
+/// A counter is exhausted or its store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CounterError {
+    /// The counter reached its maximum: rotate to a new key epoch.
+    #[error("counter exhausted for epoch {epoch}: rotate to a new key epoch")]
+    Exhausted {
+        /// The epoch whose counter is exhausted.
+        epoch: u32,
+    },
+    /// The counter store failed to read or persist.
+    #[error("counter store {path}: {source}")]
+    Store {
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The counter store's file is not in the expected format.
+    #[error("counter store {path} line {line}: {reason}")]
+    Corrupt {
+        /// The file involved.
+        path: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// A key is missing, malformed or of the wrong kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A key has the wrong length.
+    #[error("{what} must be {expected} bytes, got {got}")]
+    Length {
+        /// Which key.
+        what: &'static str,
+        /// The required length.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A public key is not a valid Ed25519 point.
+    #[error("invalid Ed25519 public key")]
+    InvalidPublicKey,
+    /// A sender id is empty or too long.
+    #[error("sender id must be 1 to {max} bytes, got {got}")]
+    SenderId {
+        /// The maximum length.
+        max: usize,
+        /// The length given.
+        got: usize,
+    },
+}

@@ -1,0 +1,120 @@
+//! Freshness: a sender timestamp checked against a maximum age and skew.
+//!
+//! For commands that must not be acted on late (a delayed "move arm" is as bad
+//! as a replayed one). The sender puts its clock's time in the authenticated
+//! header; the receiver rejects a message older than `max_age` or more than
+//! `max_skew` in its future. Time comes through the [`Clock`] trait so tests
+//! are deterministic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::Rejection;
+
+/// A source of wall-clock time.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A clock that only moves when told to; clones share the time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock reading `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        ManualClock(Arc::new(AtomicU64::new(now_ms)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How old, and how far ahead, a timestamp may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// The maximum age of a message.
+    pub max_age: Duration,
+    /// How far ahead of the receiver's clock a sender's may run.
+    pub max_skew: Duration,
+}
+
+impl Freshness {
+    /// A maximum age, with a clock skew allowance of one second.
+    pub fn max_age(max_age: Duration) -> Self {
+        Freshness {
+            max_age,
+            max_skew: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the allowed skew.
+    pub fn with_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// Checks a timestamp against the receiver's time.
+    pub fn check(&self, timestamp_ms: u64, now_ms: u64) -> Result<(), Rejection> {
+        let age = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
+        let skew = u64::try_from(self.max_skew.as_millis()).unwrap_or(u64::MAX);
+        if timestamp_ms > now_ms.saturating_add(skew) {
+            return Err(Rejection::FromFuture);
+        }
+        if now_ms.saturating_sub(timestamp_ms) > age {
+            return Err(Rejection::Stale);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_and_skew() {
+        let f = Freshness::max_age(Duration::from_secs(2)).with_skew(Duration::from_millis(500));
+        assert_eq!(f.check(10_000, 10_000), Ok(()));
+        assert_eq!(f.check(8_000, 10_000), Ok(()));
+        assert_eq!(f.check(7_999, 10_000), Err(Rejection::Stale));
+        assert_eq!(f.check(10_500, 10_000), Ok(()));
+        assert_eq!(f.check(10_501, 10_000), Err(Rejection::FromFuture));
+    }
+
+    #[test]
+    fn manual_clock_is_shared() {
+        let c = ManualClock::new(5);
+        let d = c.clone();
+        c.advance(Duration::from_millis(10));
+        assert_eq!(d.now_ms(), 15);
+    }
+}
