@@ -173,7 +173,7 @@ impl CryptoProvider {
 /// The default provider: ring's AEADs, HMAC and HKDF with ed25519-dalek's
 /// Ed25519 (about 1.5× faster to verify with a pre-decoded key) when both
 /// backends are compiled in; otherwise whichever backend is.
-pub fn default_provider() -> &'static CryptoProvider {
+pub const fn default_provider() -> &'static CryptoProvider {
     #[cfg(all(feature = "ring", feature = "rustcrypto"))]
     {
         static MIXED: CryptoProvider = CryptoProvider {

@@ -60,3 +60,46 @@ pub(crate) fn verify(
     key.verify(&message(hash, header, topic, body, tag), sig)
         .map_err(|_| Rejection::Unauthenticated)
 }
+
+/// A signature checker: verifies the origin of an envelope on `topic` with only
+/// the sender's public key, without the group secret and without decrypting.
+///
+/// It checks the signature only: not the policy, the replay window or
+/// freshness. Use it where a gateway or logger must know who sent a message
+/// it cannot read.
+///
+/// ```
+/// # use mqseal::*;
+/// # let provider = crypto::default_provider();
+/// # let policy = Policy::builder().rule("c/#", Protection::encrypt(Aead::Aes256Gcm).sign())?.build();
+/// # let key = SigningKey::from_seed([3; 32]);
+/// # let mut station = Endpoint::builder(policy)
+/// #     .sender_id(SenderId::new(b"st")?)
+/// #     .keyring(Keyring::new(1, GroupSecret::from_bytes([1; 32])))
+/// #     .signing_key(key.clone())
+/// #     .counter_store(MemoryCounterStore::new())
+/// #     .build()?;
+/// let envelope = station.seal("c/1", b"secret command")?;
+/// let header = protect::sign::check_origin(provider, &key.public_key(provider), "c/1", &envelope)?;
+/// assert_eq!(header.sender_id, b"st");
+/// assert!(protect::sign::check_origin(provider, &key.public_key(provider), "c/2", &envelope).is_err());
+/// # Ok::<(), mqseal::Error>(())
+/// ```
+pub fn check_origin<'a>(
+    provider: &crate::crypto::CryptoProvider,
+    public_key: &crate::keys::PublicKey,
+    topic: &str,
+    envelope: &'a [u8],
+) -> Result<crate::envelope::Header<'a>, Rejection> {
+    let env = crate::envelope::parse(envelope)?;
+    let sig = env.signature().ok_or(Rejection::Unauthenticated)?;
+    if topic.len() > usize::from(u16::MAX) {
+        return Err(Rejection::Unauthenticated);
+    }
+    let key = provider
+        .ed25519
+        .verifying_key(&public_key.0)
+        .map_err(|_| Rejection::UnknownSender)?;
+    verify(&*key, provider.sha256, env.header_bytes(), topic, env.body(), env.tag(), sig)?;
+    Ok(env.header)
+}

@@ -1,0 +1,97 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use mqseal::crypto::CryptoProvider;
+use mqseal::*;
+
+pub const SECRET: [u8; 32] = [0x42; 32];
+pub const SEED: [u8; 32] = [0x07; 32];
+pub const NOW_MS: u64 = 1_795_000_000_000;
+
+/// A policy with one rule per suite, plus freshness and plaintext topics.
+pub fn policy() -> Policy {
+    Policy::builder()
+        .rule("aes/#", Protection::encrypt(Aead::Aes256Gcm))
+        .unwrap()
+        .rule("chacha/#", Protection::encrypt(Aead::ChaCha20Poly1305))
+        .unwrap()
+        .rule("mac/#", Protection::mac())
+        .unwrap()
+        .rule("sig/#", Protection::sign())
+        .unwrap()
+        .rule("aes-sig/#", Protection::encrypt(Aead::Aes256Gcm).sign())
+        .unwrap()
+        .rule("chacha-sig/#", Protection::encrypt(Aead::ChaCha20Poly1305).sign())
+        .unwrap()
+        .rule("mac-sig/#", Protection::mac().sign())
+        .unwrap()
+        .rule(
+            "cmd/#",
+            Protection::encrypt(Aead::Aes256Gcm)
+                .sign()
+                .freshness(Freshness::max_age(Duration::from_secs(5)).with_skew(Duration::from_secs(1))),
+        )
+        .unwrap()
+        .rule("public/#", Protection::insecure_plaintext())
+        .unwrap()
+        .build()
+}
+
+/// One topic per suite, in `Suite::ALL` order, plus the freshness topic.
+pub const TOPICS: [&str; 8] = [
+    "aes/t",
+    "chacha/t",
+    "mac/t",
+    "sig/t",
+    "aes-sig/t",
+    "chacha-sig/t",
+    "mac-sig/t",
+    "cmd/robot/1",
+];
+
+pub fn sender() -> SenderId {
+    SenderId::new(b"dev1").unwrap()
+}
+
+pub fn trust(provider: &CryptoProvider) -> TrustStore {
+    let mut t = TrustStore::new();
+    t.insert(sender(), SigningKey::from_seed(SEED).public_key(provider));
+    t
+}
+
+/// A sending endpoint with id `dev1`, the fixed secret and signing key.
+pub fn sealer(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoint {
+    Endpoint::builder(policy())
+        .provider(provider)
+        .sender_id(sender())
+        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+        .signing_key(SigningKey::from_seed(SEED))
+        .counter_store(MemoryCounterStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// A receiving endpoint that trusts `dev1`.
+pub fn opener(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoint {
+    Endpoint::builder(policy())
+        .provider(provider)
+        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+        .trust(trust(provider))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+pub fn clock() -> ManualClock {
+    ManualClock::new(NOW_MS)
+}
+
+pub fn rejection(r: Result<(Vec<u8>, Option<EnvelopeMeta>), Error>) -> Rejection {
+    match r {
+        Err(Error::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
