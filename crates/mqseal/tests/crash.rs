@@ -173,7 +173,7 @@ fn one_life(dir: &Path, sleep: std::time::Duration) -> Vec<u64> {
     let counters = reader.join().unwrap();
     assert!(
         started.is_ok(),
-        "the child printed no counter within 60 s (exit status {status}, printed {counters:?})"
+        "the child printed no counter (exit status {status}; see its stderr above)"
     );
     {
         use std::os::unix::process::ExitStatusExt;
@@ -192,7 +192,7 @@ fn counters_never_repeat_across_sigkills() {
     use std::collections::HashMap;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-    const LIVES: usize = 40;
+    const LIVES: usize = 100;
     const MAX_SLEEP_MS: u64 = 60;
 
     let seed = match std::env::var(SEED_ENV) {
