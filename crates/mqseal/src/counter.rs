@@ -141,7 +141,9 @@ impl FileCounterStore {
                 hex::encode(scope.sender.as_bytes())
             ));
         }
-        let tmp = self.path.with_extension("tmp");
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let e = |err| store_err(&self.path, err);
         {
             let mut f = create_private(&tmp).map_err(e)?;
@@ -149,13 +151,18 @@ impl FileCounterStore {
             f.sync_all().map_err(e)?;
         }
         fs::rename(&tmp, &self.path).map_err(e)?;
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> Result<(), CounterError> {
         let dir = self
             .path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        File::open(dir).and_then(|d| d.sync_all()).map_err(e)?;
-        Ok(())
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|err| store_err(&self.path, err))
     }
 }
 
@@ -167,13 +174,15 @@ impl CounterStore for FileCounterStore {
     fn store(&mut self, scope: &CounterScope, mark: u64) -> Result<(), CounterError> {
         let old = self.marks.insert(*scope, mark);
         if let Err(e) = self.write_all() {
+            // The file was not replaced: memory goes back to what the file holds.
             match old {
                 Some(m) => self.marks.insert(*scope, m),
                 None => self.marks.remove(scope),
             };
             return Err(e);
         }
-        Ok(())
+        // The file holds the new mark; it is durable once the directory is synced.
+        self.sync_dir()
     }
 }
 
@@ -229,7 +238,14 @@ fn parse_file(path: &Path, text: &str) -> Result<HashMap<CounterScope, u64>, Cou
         if mark > MAX_COUNTER + 1 {
             return Err(corrupt(n, "mark out of range"));
         }
-        marks.insert(CounterScope { role, epoch, sender }, mark);
+        marks.insert(
+            CounterScope {
+                role,
+                epoch,
+                sender,
+            },
+            mark,
+        );
     }
     Ok(marks)
 }
@@ -243,7 +259,10 @@ pub(crate) struct SendCounter {
 
 impl SendCounter {
     /// Resumes from the store's mark.
-    pub(crate) fn resume(store: &mut dyn CounterStore, scope: &CounterScope) -> Result<Self, CounterError> {
+    pub(crate) fn resume(
+        store: &mut dyn CounterStore,
+        scope: &CounterScope,
+    ) -> Result<Self, CounterError> {
         let mark = store.load(scope)?;
         Ok(SendCounter {
             next: mark,

@@ -15,9 +15,7 @@ use std::sync::Arc;
 
 use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
 use crate::crypto::{CryptoProvider, VerifyingKey};
-use crate::envelope::{
-    self, Header, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite,
-};
+use crate::envelope::{self, Header, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite};
 use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection};
 use crate::freshness::{Clock, SystemClock};
 use crate::kdf::{self, SenderKeys, SymKey};
@@ -323,7 +321,8 @@ impl EndpointBuilder {
 
     /// Checks the configuration and builds the endpoint.
     pub fn build(self) -> Result<Endpoint, Error> {
-        let uses = |f: fn(Suite) -> bool| self.policy.rules().any(|(_, p)| p.suite().is_some_and(f));
+        let uses =
+            |f: fn(Suite) -> bool| self.policy.rules().any(|(_, p)| p.suite().is_some_and(f));
         if uses(|s| s.symmetric().is_some()) && self.keyring.is_none() {
             return Err(ConfigError::NoKeyring.into());
         }
@@ -380,11 +379,13 @@ fn prk_for<'a>(
     keyring: &Keyring,
     epoch: u32,
 ) -> Option<&'a [u8; 32]> {
-    if !prks.contains_key(&epoch) {
-        let secret = keyring.get(epoch)?;
-        prks.insert(epoch, kdf::epoch_prk(provider, secret));
+    match prks.entry(epoch) {
+        std::collections::hash_map::Entry::Occupied(o) => Some(&**o.into_mut()),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let secret = keyring.get(epoch)?;
+            Some(&**v.insert(kdf::epoch_prk(provider, secret)))
+        }
     }
-    prks.get(&epoch).map(|p| &**p)
 }
 
 impl Endpoint {
@@ -445,22 +446,31 @@ impl Endpoint {
             epoch,
             sender_id: sender.as_bytes(),
             counter,
-            timestamp_ms: p.freshness.map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS)),
+            timestamp_ms: p
+                .freshness
+                .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS)),
         };
         Ok(header.encoded_len() + suite.trailer_len())
     }
 
     fn protection(&self, topic: &str) -> Result<Protection, Error> {
         validate_topic(topic)?;
-        self.policy
-            .lookup(topic)
-            .copied()
-            .ok_or_else(|| ConfigError::NoPolicy { topic: topic.to_owned() }.into())
+        self.policy.lookup(topic).copied().ok_or_else(|| {
+            ConfigError::NoPolicy {
+                topic: topic.to_owned(),
+            }
+            .into()
+        })
     }
 
     /// Seals `payload` for `topic` into `out` (cleared first). `out` is reused
     /// without allocating once it is large enough. The payload is copied once.
-    pub fn seal_into(&mut self, topic: &str, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn seal_into(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         out.clear();
         let Some(plan) = self.plan(topic, payload.len())? else {
             out.extend_from_slice(payload);
@@ -483,7 +493,11 @@ impl Endpoint {
 
     /// Seals the payload in `buf` in place and returns the envelope, which is
     /// also available as [`SealBuffer::envelope`]. Copies nothing.
-    pub fn seal_in_place<'b>(&mut self, topic: &str, buf: &'b mut SealBuffer) -> Result<&'b [u8], Error> {
+    pub fn seal_in_place<'b>(
+        &mut self,
+        topic: &str,
+        buf: &'b mut SealBuffer,
+    ) -> Result<&'b [u8], Error> {
         if buf.sealed_at.is_some() {
             return Err(ConfigError::AlreadySealed.into());
         }
@@ -498,7 +512,9 @@ impl Endpoint {
     /// Decides suite, epoch, counter and timestamp; `None` for plaintext.
     fn plan(&mut self, topic: &str, payload_len: usize) -> Result<Option<Plan>, Error> {
         let p = self.protection(topic)?;
-        let Some(suite) = p.suite else { return Ok(None) };
+        let Some(suite) = p.suite else {
+            return Ok(None);
+        };
         if payload_len > self.max_payload {
             return Err(ConfigError::PayloadTooLarge {
                 len: payload_len,
@@ -508,14 +524,20 @@ impl Endpoint {
         }
         let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
         if suite.signed() && self.signer.is_none() {
-            return Err(ConfigError::NoSigningKey { topic: topic.to_owned() }.into());
+            return Err(ConfigError::NoSigningKey {
+                topic: topic.to_owned(),
+            }
+            .into());
         }
         let epoch = match (self.keyring.active(), suite.symmetric()) {
             (Some((e, _)), _) => e,
             (None, None) => 0,
             (None, Some(_)) => return Err(ConfigError::NoKeyring.into()),
         };
-        let store = self.counters.as_deref_mut().ok_or(ConfigError::NoCounterStore)?;
+        let store = self
+            .counters
+            .as_deref_mut()
+            .ok_or(ConfigError::NoCounterStore)?;
         let scope = CounterScope {
             role: Role::Send,
             epoch,
@@ -534,7 +556,9 @@ impl Endpoint {
             state.keys[suite.index()] = kdf::derive(self.provider, prk, suite, epoch, &sender);
         }
         let counter = state.counter.next(store, &scope, self.send_block)?;
-        let timestamp_ms = p.freshness.map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
+        let timestamp_ms = p
+            .freshness
+            .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
         Ok(Some(Plan {
             suite,
             epoch,
@@ -547,7 +571,13 @@ impl Endpoint {
     /// Writes the header so that it ends at `payload_start`, protects the
     /// payload `buf[payload_start..]`, appends the trailer, and returns where
     /// the envelope starts.
-    fn finish(&mut self, plan: &Plan, topic: &str, buf: &mut Vec<u8>, payload_start: usize) -> Result<usize, Error> {
+    fn finish(
+        &mut self,
+        plan: &Plan,
+        topic: &str,
+        buf: &mut Vec<u8>,
+        payload_start: usize,
+    ) -> Result<usize, Error> {
         let header = plan.header();
         let hstart = payload_start - header.encoded_len();
         header.write(&mut buf[hstart..payload_start]);
@@ -560,12 +590,23 @@ impl Endpoint {
             Some(SymKey::Aead(key)) => {
                 envelope::associated_data_into(&buf[hstart..payload_start], topic, &mut self.aad);
                 let iv = &keys.map(|k| *k.iv).unwrap_or_default();
-                let t = encrypt::seal(&**key, iv, plan.counter, &self.aad, &mut buf[payload_start..])?;
+                let t = encrypt::seal(
+                    &**key,
+                    iv,
+                    plan.counter,
+                    &self.aad,
+                    &mut buf[payload_start..],
+                )?;
                 tag_buf[..16].copy_from_slice(&t);
                 &tag_buf[..16]
             }
             Some(SymKey::Mac(key)) => {
-                tag_buf = mac::tag(&**key, &buf[hstart..payload_start], topic, &buf[payload_start..]);
+                tag_buf = mac::tag(
+                    &**key,
+                    &buf[hstart..payload_start],
+                    topic,
+                    &buf[payload_start..],
+                );
                 &tag_buf[..]
             }
             None => &[],
@@ -592,7 +633,11 @@ impl Endpoint {
     /// Opens an envelope received on `topic`, decrypting in place. On success
     /// the payload borrows from `envelope`; on failure the endpoint is
     /// unchanged and the contents of `envelope` are unspecified.
-    pub fn open_in_place<'a>(&mut self, topic: &str, envelope: &'a mut [u8]) -> Result<Opened<'a>, Error> {
+    pub fn open_in_place<'a>(
+        &mut self,
+        topic: &str,
+        envelope: &'a mut [u8],
+    ) -> Result<Opened<'a>, Error> {
         let (p, layout) = match self.precheck(topic, envelope)? {
             None => {
                 return Ok(Opened {
@@ -614,7 +659,12 @@ impl Endpoint {
     /// Opens an envelope received on `topic`, writing the payload to `out`
     /// (cleared first; reused without allocating once large enough). Only
     /// the body is copied.
-    pub fn open_into(&mut self, topic: &str, envelope: &[u8], out: &mut Vec<u8>) -> Result<Option<EnvelopeMeta>, Error> {
+    pub fn open_into(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<EnvelopeMeta>, Error> {
         out.clear();
         let Some((p, layout)) = self.precheck(topic, envelope)? else {
             out.extend_from_slice(envelope);
@@ -637,19 +687,29 @@ impl Endpoint {
     }
 
     /// Opens an envelope into a new vector.
-    pub fn open(&mut self, topic: &str, envelope: &[u8]) -> Result<(Vec<u8>, Option<EnvelopeMeta>), Error> {
+    pub fn open(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+    ) -> Result<(Vec<u8>, Option<EnvelopeMeta>), Error> {
         let mut out = Vec::new();
         let meta = self.open_into(topic, envelope, &mut out)?;
         Ok((out, meta))
     }
 
     /// Policy, size and structure checks. `None` for a plaintext topic.
-    fn precheck(&self, topic: &str, envelope: &[u8]) -> Result<Option<(Protection, Layout)>, Rejection> {
+    fn precheck(
+        &self,
+        topic: &str,
+        envelope: &[u8],
+    ) -> Result<Option<(Protection, Layout)>, Rejection> {
         if topic.len() > usize::from(u16::MAX) {
             return Err(Malformed::OutOfRange("topic length").into());
         }
         let p = *self.policy.lookup(topic).ok_or(Rejection::NoPolicy)?;
-        let Some(expected) = p.suite else { return Ok(None) };
+        let Some(expected) = p.suite else {
+            return Ok(None);
+        };
         let max = self.max_payload + MAX_HEADER_LEN + MAX_TRAILER_LEN;
         if envelope.len() > max {
             return Err(Rejection::TooLarge {
@@ -735,7 +795,9 @@ impl Endpoint {
                     let prk = prk_for(&mut self.prks, self.provider, &self.keyring, m.epoch)
                         .ok_or(Rejection::UnknownEpoch(m.epoch))?;
                     fresh_keys = kdf::derive(self.provider, prk, suite, m.epoch, &m.sender);
-                    fresh_keys.as_ref().ok_or(Error::Crypto("no key for suite"))?
+                    fresh_keys
+                        .as_ref()
+                        .ok_or(Error::Crypto("no key for suite"))?
                 }
             };
             match &keys.key {
@@ -761,7 +823,11 @@ impl Endpoint {
             };
             let st = RecvState {
                 window: ReplayWindow::with_floor(self.window, floor)?,
-                mark: if self.recv_block.is_some() { floor } else { u64::MAX },
+                mark: if self.recv_block.is_some() {
+                    floor
+                } else {
+                    u64::MAX
+                },
                 keys: Default::default(),
             };
             if p.replay {
@@ -769,14 +835,17 @@ impl Endpoint {
             }
             self.recv.insert(key, st);
         }
-        let st = self.recv.get_mut(&key).ok_or(Error::Crypto("receiver state vanished"))?;
+        let st = self
+            .recv
+            .get_mut(&key)
+            .ok_or(Error::Crypto("receiver state vanished"))?;
         if p.replay {
-            if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut()) {
-                if m.counter >= st.mark {
-                    let mark = m.counter.saturating_add(block);
-                    store.store(&recv_scope(&m), mark)?;
-                    st.mark = mark;
-                }
+            if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut())
+                && m.counter >= st.mark
+            {
+                let mark = m.counter.saturating_add(block);
+                store.store(&recv_scope(&m), mark)?;
+                st.mark = mark;
             }
             st.window.commit(m.counter, &proof)?;
         }

@@ -260,7 +260,11 @@ impl Header<'_> {
         debug_assert!(!self.sender_id.is_empty() && self.sender_id.len() <= MAX_SENDER_ID_LEN);
         debug_assert!(self.counter <= MAX_COUNTER);
         debug_assert!(self.timestamp_ms.is_none_or(|t| t <= MAX_TIMESTAMP_MS));
-        let flags = if self.timestamp_ms.is_some() { FLAG_TIMESTAMP } else { 0 };
+        let flags = if self.timestamp_ms.is_some() {
+            FLAG_TIMESTAMP
+        } else {
+            0
+        };
         out[0] = (VERSION << 4) | flags;
         out[1] = self.suite.id();
         let mut n = 2;
@@ -318,7 +322,11 @@ impl<'a> Envelope<'a> {
 
     /// The bytes a signature covers: everything before the signature.
     pub fn signed_bytes(&self) -> &'a [u8] {
-        let sig = if self.header.suite.signed() { SIGNATURE_LEN } else { 0 };
+        let sig = if self.header.suite.signed() {
+            SIGNATURE_LEN
+        } else {
+            0
+        };
         &self.bytes[..self.bytes.len() - sig]
     }
 
@@ -473,20 +481,39 @@ mod tests {
 
     #[test]
     fn varint_lengths_match_encoding() {
-        for v in [0u64, 1, 127, 128, 16_383, 16_384, (1 << 21) - 1, 1 << 21, MAX_COUNTER] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            (1 << 21) - 1,
+            1 << 21,
+            MAX_COUNTER,
+        ] {
             let mut buf = [0u8; 10];
             let n = write_varint(v, &mut buf);
             assert_eq!(n, varint_len(v), "value {v}");
-            let mut r = Reader { buf: &buf[..n], pos: 0 };
+            let mut r = Reader {
+                buf: &buf[..n],
+                pos: 0,
+            };
             assert_eq!(r.varint("x", 7).unwrap(), v);
         }
     }
 
     #[test]
     fn non_canonical_varint_is_rejected() {
-        let mut r = Reader { buf: &[0x81, 0x00], pos: 0 };
+        let mut r = Reader {
+            buf: &[0x81, 0x00],
+            pos: 0,
+        };
         assert_eq!(r.varint("x", 7), Err(Malformed::BadInteger("x")));
-        let mut r = Reader { buf: &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], pos: 0 };
+        let mut r = Reader {
+            buf: &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            pos: 0,
+        };
         assert_eq!(r.varint("x", 5), Err(Malformed::BadInteger("x")));
     }
 

@@ -187,7 +187,9 @@ pub enum ConfigError {
         reason: &'static str,
     },
     /// A rule can never match because an earlier rule covers every topic it covers.
-    #[error("rule {filter:?} is shadowed by the earlier rule {earlier:?}: put the more specific rule first")]
+    #[error(
+        "rule {filter:?} is shadowed by the earlier rule {earlier:?}: put the more specific rule first"
+    )]
     ShadowedRule {
         /// The rule that can never match.
         filter: String,
@@ -198,7 +200,9 @@ pub enum ConfigError {
     #[error("the policy encrypts or MACs topics but no keyring was given: call .keyring(...)")]
     NoKeyring,
     /// A signing suite is used to send, but this endpoint has no signing key.
-    #[error("topic {topic:?} requires a signature but this endpoint has no signing key: call .signing_key(...)")]
+    #[error(
+        "topic {topic:?} requires a signature but this endpoint has no signing key: call .signing_key(...)"
+    )]
     NoSigningKey {
         /// The topic.
         topic: String,

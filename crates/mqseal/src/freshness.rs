@@ -47,8 +47,10 @@ impl ManualClock {
 
     /// Moves the time forward.
     pub fn advance(&self, by: Duration) {
-        self.0
-            .fetch_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.0.fetch_add(
+            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
 }
 

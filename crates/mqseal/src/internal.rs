@@ -27,7 +27,10 @@ pub fn derive_sender_key(
 
 /// Checks and, if accepted, commits a counter in a replay window, as if the
 /// message had been authenticated. For fuzzing the window only.
-pub fn replay_accept_for_testing_only(window: &mut ReplayWindow, counter: u64) -> Result<(), Rejection> {
+pub fn replay_accept_for_testing_only(
+    window: &mut ReplayWindow,
+    counter: u64,
+) -> Result<(), Rejection> {
     window.check(counter)?;
     window.commit(counter, &Authenticated::new())
 }

@@ -26,7 +26,11 @@ pub const LABEL_IV: &[u8] = b"mqseal/v1 iv";
 
 /// The pseudorandom key of one epoch; derive it once per epoch.
 pub(crate) fn epoch_prk(provider: &CryptoProvider, secret: &GroupSecret) -> SecretBytes32 {
-    Zeroizing::new(provider.hkdf.hkdf_sha256_extract(SALT, secret.expose_secret()))
+    Zeroizing::new(
+        provider
+            .hkdf
+            .hkdf_sha256_extract(SALT, secret.expose_secret()),
+    )
 }
 
 /// The prepared symmetric key of one sender.
@@ -54,14 +58,18 @@ pub(crate) fn derive_raw(
     let epoch_b = epoch.to_be_bytes();
     let len_b = [sid.len() as u8];
     let mut key = Zeroizing::new([0u8; 32]);
-    provider
-        .hkdf
-        .hkdf_sha256_expand(prk, &[LABEL_KEY, &suite_b, &epoch_b, &len_b, sid], &mut key[..]);
+    provider.hkdf.hkdf_sha256_expand(
+        prk,
+        &[LABEL_KEY, &suite_b, &epoch_b, &len_b, sid],
+        &mut key[..],
+    );
     let mut iv = Zeroizing::new([0u8; 12]);
     if suite.encrypts() {
-        provider
-            .hkdf
-            .hkdf_sha256_expand(prk, &[LABEL_IV, &suite_b, &epoch_b, &len_b, sid], &mut iv[..]);
+        provider.hkdf.hkdf_sha256_expand(
+            prk,
+            &[LABEL_IV, &suite_b, &epoch_b, &len_b, sid],
+            &mut iv[..],
+        );
     }
     (key, iv)
 }

@@ -288,7 +288,10 @@ mod tests {
         let s = GroupSecret::from_bytes([0xab; 32]);
         let k = SigningKey::from_seed([0xcd; 32]);
         let dbg = format!("{s:?} {k:?}");
-        assert!(!dbg.contains("ab") && !dbg.contains("171") && !dbg.contains("cd"), "{dbg}");
+        assert!(
+            !dbg.contains("ab") && !dbg.contains("171") && !dbg.contains("cd"),
+            "{dbg}"
+        );
     }
 
     #[test]

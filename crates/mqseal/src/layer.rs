@@ -219,7 +219,13 @@ impl<S> fmt::Debug for Secure<S> {
 
 impl<S: PubSub> Secure<S> {
     /// Seals `payload` and publishes it.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), Error> {
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
         self.endpoint.seal_into(topic, payload, &mut self.scratch)?;
         self.inner
             .publish(topic, &self.scratch, qos, retain)
@@ -302,7 +308,13 @@ impl<S: PubSub> Secure<S> {
 impl<S: PubSub> PubSub for Secure<S> {
     type Error = Error;
 
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), Error> {
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
         Secure::publish(self, topic, payload, qos, retain)
     }
 

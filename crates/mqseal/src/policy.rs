@@ -368,8 +368,14 @@ mod tests {
             .rule("control/#", Protection::mac())
             .unwrap()
             .build();
-        assert_eq!(p.lookup("control/robot/1").unwrap().suite(), Some(Suite::Ed25519));
-        assert_eq!(p.lookup("control/x").unwrap().suite(), Some(Suite::HmacSha256));
+        assert_eq!(
+            p.lookup("control/robot/1").unwrap().suite(),
+            Some(Suite::Ed25519)
+        );
+        assert_eq!(
+            p.lookup("control/x").unwrap().suite(),
+            Some(Suite::HmacSha256)
+        );
     }
 
     #[test]

@@ -41,7 +41,13 @@ pub trait PubSub {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Publishes `payload` on `topic`.
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), Self::Error>;
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Self::Error>;
 
     /// Subscribes to a topic filter.
     fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<(), Self::Error>;
@@ -126,7 +132,13 @@ pub struct MemoryClient {
 impl PubSub for MemoryClient {
     type Error = Infallible;
 
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), Infallible> {
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Infallible> {
         self.bus.route(Message {
             topic: topic.to_owned(),
             payload: payload.to_vec(),

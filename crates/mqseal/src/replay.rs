@@ -52,7 +52,7 @@ pub struct ReplayWindow {
 impl ReplayWindow {
     /// A window of `size` bits: a multiple of 64, from 64 to [`MAX_WINDOW`].
     pub fn new(size: usize) -> Result<Self, ConfigError> {
-        if size == 0 || size % 64 != 0 || size > MAX_WINDOW {
+        if size == 0 || !size.is_multiple_of(64) || size > MAX_WINDOW {
             return Err(ConfigError::ReplayWindow(size));
         }
         Ok(ReplayWindow {

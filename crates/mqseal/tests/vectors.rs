@@ -147,11 +147,18 @@ fn generate(provider: &'static CryptoProvider, suite: Suite) -> VectorFile {
         ("empty-payload", "v/sensors/1", 0, b""),
         ("64-byte-payload", "v/sensors/1", 1, &payload_64),
         ("large-counter", "v/sensors/1", (1 << 21) + 5, b"hello"),
-        ("with-timestamp", "v/fresh/robot/cmd", (1 << 21) + 6, b"move 10 20"),
+        (
+            "with-timestamp",
+            "v/fresh/robot/cmd",
+            (1 << 21) + 6,
+            b"move 10 20",
+        ),
     ];
     let mut cases = Vec::new();
     for (name, topic, counter, payload) in specs {
-        let env = sealer(provider, suite, counter).seal(topic, payload).unwrap();
+        let env = sealer(provider, suite, counter)
+            .seal(topic, payload)
+            .unwrap();
         let h = envelope::parse(&env).unwrap().header;
         assert_eq!(h.counter, counter);
         cases.push(Case {
@@ -173,25 +180,82 @@ fn generate(provider: &'static CryptoProvider, suite: Suite) -> VectorFile {
     let truncated = env64[..hlen + suite.trailer_len() - 1].to_vec();
     let mut extended = env64.clone();
     extended.push(0);
-    let neg = |name: &str, topic: &str, env: &[u8], after: &[&str], now_ms, expect: &str| Negative {
-        name: name.into(),
-        topic: topic.into(),
-        envelope: hex::encode(env),
-        after: after.iter().map(|s| s.to_string()).collect(),
-        now_ms,
-        expect: expect.into(),
-    };
+    let neg =
+        |name: &str, topic: &str, env: &[u8], after: &[&str], now_ms, expect: &str| Negative {
+            name: name.into(),
+            topic: topic.into(),
+            envelope: hex::encode(env),
+            after: after.iter().map(|s| s.to_string()).collect(),
+            now_ms,
+            expect: expect.into(),
+        };
     let stale_at = NOW_MS + MAX_AGE.as_millis() as u64 + 1;
     let env_ts = hex::decode(&cases[3].envelope).unwrap();
     let negative = vec![
-        neg("tampered", "v/sensors/1", &tampered, &[], None, "unauthenticated"),
-        neg("wrong_topic", "v/sensors/2", &env64, &[], None, "unauthenticated"),
-        neg("replayed", "v/sensors/1", &env64, &["64-byte-payload"], None, "replayed"),
-        neg("truncated", "v/sensors/1", &truncated, &[], None, "malformed"),
-        neg("extended", "v/sensors/1", &extended, &[], None, "unauthenticated"),
-        neg("unknown_version", "v/sensors/1", &bad_version, &[], None, "malformed"),
-        neg("stale", "v/fresh/robot/cmd", &env_ts, &[], Some(stale_at), "stale"),
-        neg("missing_timestamp", "v/fresh/robot/cmd", &env64, &[], None, "missing_timestamp"),
+        neg(
+            "tampered",
+            "v/sensors/1",
+            &tampered,
+            &[],
+            None,
+            "unauthenticated",
+        ),
+        neg(
+            "wrong_topic",
+            "v/sensors/2",
+            &env64,
+            &[],
+            None,
+            "unauthenticated",
+        ),
+        neg(
+            "replayed",
+            "v/sensors/1",
+            &env64,
+            &["64-byte-payload"],
+            None,
+            "replayed",
+        ),
+        neg(
+            "truncated",
+            "v/sensors/1",
+            &truncated,
+            &[],
+            None,
+            "malformed",
+        ),
+        neg(
+            "extended",
+            "v/sensors/1",
+            &extended,
+            &[],
+            None,
+            "unauthenticated",
+        ),
+        neg(
+            "unknown_version",
+            "v/sensors/1",
+            &bad_version,
+            &[],
+            None,
+            "malformed",
+        ),
+        neg(
+            "stale",
+            "v/fresh/robot/cmd",
+            &env_ts,
+            &[],
+            Some(stale_at),
+            "stale",
+        ),
+        neg(
+            "missing_timestamp",
+            "v/fresh/robot/cmd",
+            &env64,
+            &[],
+            None,
+            "missing_timestamp",
+        ),
     ];
     let (key, iv) = match suite.symmetric() {
         Some(_) => {
@@ -202,7 +266,10 @@ fn generate(provider: &'static CryptoProvider, suite: Suite) -> VectorFile {
                 EPOCH,
                 &sender(),
             );
-            (Some(hex::encode(k)), suite.encrypts().then(|| hex::encode(iv)))
+            (
+                Some(hex::encode(k)),
+                suite.encrypts().then(|| hex::encode(iv)),
+            )
         }
         None => (None, None),
     };
@@ -227,12 +294,12 @@ fn generate(provider: &'static CryptoProvider, suite: Suite) -> VectorFile {
 }
 
 fn providers() -> Vec<&'static CryptoProvider> {
-    let mut v: Vec<&'static CryptoProvider> = Vec::new();
-    #[cfg(feature = "ring")]
-    v.push(&mqseal::crypto::ring::PROVIDER);
-    #[cfg(feature = "rustcrypto")]
-    v.push(&mqseal::crypto::rustcrypto::PROVIDER);
-    v
+    vec![
+        #[cfg(feature = "ring")]
+        &mqseal::crypto::ring::PROVIDER,
+        #[cfg(feature = "rustcrypto")]
+        &mqseal::crypto::rustcrypto::PROVIDER,
+    ]
 }
 
 /// Serialises the two tests: with regeneration on, one writes what the other reads.
@@ -261,7 +328,10 @@ fn committed_vectors_match_every_backend() {
             std::fs::write(&p, &texts[0]).unwrap();
         }
         let committed = std::fs::read_to_string(&p).unwrap_or_else(|e| {
-            panic!("{}: {e}; regenerate with MQSEAL_REGENERATE_VECTORS=1", p.display())
+            panic!(
+                "{}: {e}; regenerate with MQSEAL_REGENERATE_VECTORS=1",
+                p.display()
+            )
         });
         assert_eq!(committed, texts[0], "{} is stale", p.display());
     }
@@ -291,12 +361,16 @@ fn committed_vectors_open_and_negatives_are_rejected() {
                 let mut rx = opener(provider, &file, n.now_ms.unwrap_or(file.now_ms));
                 for name in &n.after {
                     let c = file.cases.iter().find(|c| &c.name == name).unwrap();
-                    rx.open(&c.topic, &hex::decode(&c.envelope).unwrap()).unwrap();
+                    rx.open(&c.topic, &hex::decode(&c.envelope).unwrap())
+                        .unwrap();
                 }
                 let err = rx
                     .open(&n.topic, &hex::decode(&n.envelope).unwrap())
                     .expect_err(&format!("{suite} negative {} accepted", n.name));
-                let kind = err.rejection().map(|r| r.kind()).unwrap_or("not a rejection");
+                let kind = err
+                    .rejection()
+                    .map(|r| r.kind())
+                    .unwrap_or("not a rejection");
                 assert_eq!(kind, n.expect, "{suite} negative {}: {err}", n.name);
             }
         }

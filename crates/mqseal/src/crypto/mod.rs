@@ -155,7 +155,9 @@ pub struct CryptoProvider {
 
 impl fmt::Debug for CryptoProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CryptoProvider").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CryptoProvider")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

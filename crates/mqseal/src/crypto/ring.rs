@@ -197,6 +197,8 @@ struct Random;
 impl SecureRandom for Random {
     fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
         use ring::rand::SecureRandom as _;
-        rand::SystemRandom::new().fill(dest).map_err(|_| CryptoError)
+        rand::SystemRandom::new()
+            .fill(dest)
+            .map_err(|_| CryptoError)
     }
 }

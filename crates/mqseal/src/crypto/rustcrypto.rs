@@ -81,7 +81,8 @@ struct PreparedHmac(Hmac<Sha256Hasher>);
 impl MacAlgorithm for HmacSha256 {
     fn key(&self, key: &[u8; 32]) -> Box<dyn MacKey> {
         Box::new(PreparedHmac(
-            <Hmac<Sha256Hasher> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
+            <Hmac<Sha256Hasher> as KeyInit>::new_from_slice(key)
+                .expect("HMAC takes any key length"),
         ))
     }
 }

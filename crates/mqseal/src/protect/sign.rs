@@ -100,6 +100,14 @@ pub fn check_origin<'a>(
         .ed25519
         .verifying_key(&public_key.0)
         .map_err(|_| Rejection::UnknownSender)?;
-    verify(&*key, provider.sha256, env.header_bytes(), topic, env.body(), env.tag(), sig)?;
+    verify(
+        &*key,
+        provider.sha256,
+        env.header_bytes(),
+        topic,
+        env.body(),
+        env.tag(),
+        sig,
+    )?;
     Ok(env.header)
 }

@@ -23,15 +23,18 @@ pub fn policy() -> Policy {
         .unwrap()
         .rule("aes-sig/#", Protection::encrypt(Aead::Aes256Gcm).sign())
         .unwrap()
-        .rule("chacha-sig/#", Protection::encrypt(Aead::ChaCha20Poly1305).sign())
+        .rule(
+            "chacha-sig/#",
+            Protection::encrypt(Aead::ChaCha20Poly1305).sign(),
+        )
         .unwrap()
         .rule("mac-sig/#", Protection::mac().sign())
         .unwrap()
         .rule(
             "cmd/#",
-            Protection::encrypt(Aead::Aes256Gcm)
-                .sign()
-                .freshness(Freshness::max_age(Duration::from_secs(5)).with_skew(Duration::from_secs(1))),
+            Protection::encrypt(Aead::Aes256Gcm).sign().freshness(
+                Freshness::max_age(Duration::from_secs(5)).with_skew(Duration::from_secs(1)),
+            ),
         )
         .unwrap()
         .rule("public/#", Protection::insecure_plaintext())

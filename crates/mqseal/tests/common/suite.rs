@@ -111,8 +111,8 @@ fn replay_and_reorder() {
     for i in [3usize, 1, 2, 5, 4, 0] {
         assert_eq!(rx.open("mac/t", &envs[i]).unwrap().0, [i as u8]);
     }
-    for i in 0..6 {
-        assert_eq!(rejection(rx.open("mac/t", &envs[i])), Rejection::Replayed);
+    for env in &envs[..6] {
+        assert_eq!(rejection(rx.open("mac/t", env)), Rejection::Replayed);
     }
     rx.open("mac/t", &envs[99]).unwrap();
     // 99 - 36 = 63: inside a 64-bit window; 99 - 35 = 64: outside.
