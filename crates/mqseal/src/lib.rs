@@ -101,3 +101,8 @@ pub use error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection
 pub use freshness::{Clock, Freshness, ManualClock, SystemClock};
 pub use keys::{GroupSecret, Keyring, PublicKey, SenderId, SigningKey, TrustStore};
 pub use policy::{Aead, Policy, Protection};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
