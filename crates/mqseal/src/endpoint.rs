@@ -419,13 +419,17 @@ impl Endpoint {
     }
 
     /// Replaces the keyring. Cached keys of epochs no longer present are
-    /// erased, and so is the replay state of their senders.
+    /// erased. Replay windows are kept, so a message accepted before cannot
+    /// be accepted again (sign-only envelopes do not depend on the keyring).
     pub fn set_keyring(&mut self, keyring: Keyring) {
         let keep = |e: &u32| keyring.get(*e).is_some();
         self.prks.retain(|e, _| keep(e));
         self.send.retain(|e, _| keep(e));
-        self.recv
-            .retain(|(e, _), st| keep(e) || st.keys.iter().all(Option::is_none));
+        for ((e, _), st) in &mut self.recv {
+            if !keep(e) {
+                st.keys = Default::default();
+            }
+        }
         self.keyring = keyring;
     }
 
@@ -515,10 +519,13 @@ impl Endpoint {
         let Some(suite) = p.suite else {
             return Ok(None);
         };
-        if payload_len > self.max_payload {
+        let max = self
+            .max_payload
+            .min(envelope::MAX_BODY_LEN - suite.tag_len());
+        if payload_len > max {
             return Err(ConfigError::PayloadTooLarge {
                 len: payload_len,
-                max: self.max_payload,
+                max,
             }
             .into());
         }
@@ -608,6 +615,9 @@ impl Endpoint {
                     &buf[payload_start..],
                 );
                 &tag_buf[..]
+            }
+            None if plan.suite.symmetric().is_some() => {
+                return Err(Error::Crypto("no derived key for the suite"));
             }
             None => &[],
         };
@@ -772,12 +782,13 @@ impl Endpoint {
 
         // Replay, read only: reject early what the window already rejects.
         let state = self.recv.get(&key);
-        if p.replay {
-            if let Some(st) = state {
-                st.window.check(m.counter)?;
-            } else if self.recv.len() >= self.max_senders {
+        match state {
+            Some(st) if p.replay => st.window.check(m.counter)?,
+            Some(_) => {}
+            None if self.recv.len() >= self.max_senders => {
                 return Err(Rejection::TooManySenders.into());
             }
+            None => {}
         }
 
         // Signature over the envelope as received (encrypt-then-sign).
@@ -815,13 +826,15 @@ impl Endpoint {
             f.check(ts, self.clock.now_ms())?;
         }
 
-        // Only now: create or update the receiver state.
+        // Only now: create or update the receiver state. A new entry is
+        // inserted only once everything, including the store, succeeded.
+        let mut created = None;
         if !self.recv.contains_key(&key) {
             let floor = match (self.recv_block, self.counters.as_deref_mut()) {
                 (Some(_), Some(store)) => store.load(&recv_scope(&m))?,
                 _ => 0,
             };
-            let st = RecvState {
+            created = Some(RecvState {
                 window: ReplayWindow::with_floor(self.window, floor)?,
                 mark: if self.recv_block.is_some() {
                     floor
@@ -829,17 +842,17 @@ impl Endpoint {
                     u64::MAX
                 },
                 keys: Default::default(),
-            };
-            if p.replay {
-                st.window.check(m.counter)?;
-            }
-            self.recv.insert(key, st);
+            });
         }
-        let st = self
-            .recv
-            .get_mut(&key)
-            .ok_or(Error::Crypto("receiver state vanished"))?;
+        let st = match &mut created {
+            Some(st) => st,
+            None => self
+                .recv
+                .get_mut(&key)
+                .ok_or(Error::Crypto("receiver state vanished"))?,
+        };
         if p.replay {
+            st.window.check(m.counter)?;
             if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut())
                 && m.counter >= st.mark
             {
@@ -851,6 +864,9 @@ impl Endpoint {
         }
         if let Some(k) = fresh_keys {
             st.keys[suite.index()] = Some(k);
+        }
+        if let Some(st) = created {
+            self.recv.insert(key, st);
         }
         Ok(m)
     }

@@ -179,6 +179,12 @@ pub enum Delivery {
     Accepted(Received),
     /// Rejected; the receive path goes on.
     Rejected(Rejected),
+    /// A redelivery (DUP flag set) of an envelope that was already accepted:
+    /// the application already has it. Counted in [`Stats::duplicates`].
+    Duplicate {
+        /// The topic.
+        topic: String,
+    },
 }
 
 /// Counts of accepted and rejected messages.
@@ -188,6 +194,8 @@ pub struct Stats {
     pub published: u64,
     /// Messages verified and delivered.
     pub accepted: u64,
+    /// Redeliveries of accepted envelopes, dropped.
+    pub duplicates: u64,
     /// Rejected messages by [`Rejection::kind`](crate::Rejection::kind)
     /// (`"local_error"` for local failures such as a counter store error).
     pub rejected: BTreeMap<&'static str, u64>,
@@ -255,35 +263,8 @@ impl<S: PubSub> Secure<S> {
     }
 
     /// Opens a message received by other means.
-    pub fn open(&mut self, mut msg: Message) -> Delivery {
-        match self.endpoint.open_in_place(&msg.topic, &mut msg.payload) {
-            Ok(opened) => {
-                let envelope = opened.envelope;
-                let len = opened.payload.len();
-                if envelope.is_some() {
-                    // The payload is a sub-slice of the envelope: move it to the front.
-                    let start = opened.payload.as_ptr() as usize - msg.payload.as_ptr() as usize;
-                    msg.payload.copy_within(start..start + len, 0);
-                }
-                msg.payload.truncate(len);
-                self.stats.accepted += 1;
-                Delivery::Accepted(Received {
-                    topic: msg.topic,
-                    payload: msg.payload,
-                    qos: msg.qos,
-                    retain: msg.retain,
-                    envelope,
-                })
-            }
-            Err(error) => {
-                let kind = error.rejection().map_or("local_error", |r| r.kind());
-                *self.stats.rejected.entry(kind).or_default() += 1;
-                Delivery::Rejected(Rejected {
-                    topic: msg.topic,
-                    error,
-                })
-            }
-        }
+    pub fn open(&mut self, msg: Message) -> Delivery {
+        open_message(&mut self.endpoint, &mut self.stats, msg)
     }
 
     /// The counts of published, accepted and rejected messages.
@@ -299,6 +280,44 @@ impl<S: PubSub> Secure<S> {
     /// The wrapped client.
     pub fn inner_mut(&mut self) -> &mut S {
         &mut self.inner
+    }
+}
+
+/// Opens one received message with `endpoint` and counts the outcome in
+/// `stats`. The building block of every adapter: the payload is decrypted in
+/// place and moved to the front of its own buffer, without another allocation.
+pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message) -> Delivery {
+    match endpoint.open_in_place(&msg.topic, &mut msg.payload) {
+        Ok(opened) => {
+            let envelope = opened.envelope;
+            let len = opened.payload.len();
+            if envelope.is_some() {
+                // The payload is a sub-slice of the envelope: move it to the front.
+                let start = opened.payload.as_ptr() as usize - msg.payload.as_ptr() as usize;
+                msg.payload.copy_within(start..start + len, 0);
+            }
+            msg.payload.truncate(len);
+            stats.accepted += 1;
+            Delivery::Accepted(Received {
+                topic: msg.topic,
+                payload: msg.payload,
+                qos: msg.qos,
+                retain: msg.retain,
+                envelope,
+            })
+        }
+        Err(Error::Rejected(crate::Rejection::Replayed)) if msg.dup => {
+            stats.duplicates += 1;
+            Delivery::Duplicate { topic: msg.topic }
+        }
+        Err(error) => {
+            let kind = error.rejection().map_or("local_error", |r| r.kind());
+            *stats.rejected.entry(kind).or_default() += 1;
+            Delivery::Rejected(Rejected {
+                topic: msg.topic,
+                error,
+            })
+        }
     }
 }
 
@@ -330,6 +349,7 @@ impl<S: PubSub> PubSub for Secure<S> {
                     payload: r.payload,
                     qos: r.qos,
                     retain: r.retain,
+                    dup: false,
                 }));
             }
         }

@@ -33,6 +33,8 @@ pub struct Message {
     pub qos: QoS,
     /// Whether it was delivered as a retained message.
     pub retain: bool,
+    /// Whether the broker marked it as a redelivery (MQTT's DUP flag).
+    pub dup: bool,
 }
 
 /// A publish/subscribe client.
@@ -144,6 +146,7 @@ impl PubSub for MemoryClient {
             payload: payload.to_vec(),
             qos,
             retain,
+            dup: false,
         });
         Ok(())
     }

@@ -94,7 +94,7 @@ pub fn check_origin<'a>(
     let env = crate::envelope::parse(envelope)?;
     let sig = env.signature().ok_or(Rejection::Unauthenticated)?;
     if topic.len() > usize::from(u16::MAX) {
-        return Err(Rejection::Unauthenticated);
+        return Err(crate::error::Malformed::OutOfRange("topic length").into());
     }
     let key = provider
         .ed25519

@@ -121,6 +121,48 @@ fn replay_and_reorder() {
 }
 
 #[test]
+fn replacing_the_keyring_does_not_reopen_replays() {
+    let (mut tx, mut rx, _) = pair();
+    let a = tx.seal("aes/t", b"a").unwrap();
+    let s = tx.seal("sig/t", b"s").unwrap();
+    rx.open("aes/t", &a).unwrap();
+    rx.open("sig/t", &s).unwrap();
+    rx.set_keyring(Keyring::new(8, GroupSecret::from_bytes([1; 32])));
+    assert_eq!(rejection(rx.open("sig/t", &s)), Rejection::Replayed);
+    assert_eq!(rejection(rx.open("aes/t", &a)), Rejection::UnknownEpoch(7));
+}
+
+#[test]
+fn tracked_senders_are_bounded() {
+    let c = clock();
+    let mut rx = Endpoint::builder(policy())
+        .provider(PROVIDER)
+        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+        .trust(trust(PROVIDER))
+        .max_senders(2)
+        .build()
+        .unwrap();
+    for (i, id) in [&b"a"[..], b"b", b"c"].into_iter().enumerate() {
+        let mut tx = Endpoint::builder(policy())
+            .provider(PROVIDER)
+            .sender_id(SenderId::new(id).unwrap())
+            .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+            .signing_key(SigningKey::from_seed(SEED))
+            .counter_store(MemoryCounterStore::new())
+            .clock(c.clone())
+            .build()
+            .unwrap();
+        let r = rx.open("mac/t", &tx.seal("mac/t", b"x").unwrap());
+        if i < 2 {
+            r.unwrap();
+        } else {
+            assert_eq!(rejection(r), Rejection::TooManySenders);
+        }
+    }
+    assert_eq!(rx.tracked_senders(), 2);
+}
+
+#[test]
 fn freshness_rejects_stale_and_future_commands() {
     let (mut tx, mut rx, c) = pair();
     let env = tx.seal("cmd/robot/1", b"move").unwrap();
@@ -412,6 +454,7 @@ fn secure_layer_keeps_receiving_after_rejections() {
         match d {
             Delivery::Accepted(m) => accepted.push(m.payload),
             Delivery::Rejected(r) => rejected.push(r.error.rejection().unwrap().kind()),
+            Delivery::Duplicate { .. } => panic!("no redelivery on the memory bus"),
         }
     }
     assert_eq!(accepted, vec![b"one".to_vec(), b"two".to_vec()]);
