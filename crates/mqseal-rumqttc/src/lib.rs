@@ -1,0 +1,320 @@
+//! # mqseal-rumqttc: mqseal for the rumqttc MQTT client
+//!
+//! [`SecureAsyncClient`] and [`SecureEventLoop`] have the shape of rumqttc's
+//! `AsyncClient` and `EventLoop`: `new(options, cap, endpoint)` returns a
+//! cheap `Clone` client and an event loop you `poll()` in a loop. Every publish
+//! is sealed by the [`Endpoint`]; `poll()` yields only verified, opened
+//! messages, and a message that fails a check comes out as
+//! [`SecureEvent::Rejected`] with the topic and the typed reason, while the
+//! loop keeps going. [`SecureClient`] and [`SecureConnection`] are the blocking
+//! mirror.
+//!
+//! - QoS 1 and 2 work as in rumqttc. Acknowledgements are sent by rumqttc for
+//!   every received publish, rejected or not, so the broker never redelivers a
+//!   rejected message forever. A redelivered duplicate of an accepted envelope
+//!   (DUP flag set) is dropped and reported as [`SecureEvent::Duplicate`], so
+//!   the application sees each message once (on topics with replay protection).
+//! - TLS uses rustls with the `ring` provider only (no aws-lc, no C build):
+//!   see [`tls`] for a private CA, client certificates and the transport.
+//!
+//! ```no_run
+//! use mqseal::*;
+//! use mqseal_rumqttc::{MqttOptions, QoS, SecureAsyncClient, SecureEvent};
+//!
+//! # async fn run(endpoint: Endpoint) -> Result<(), Box<dyn std::error::Error>> {
+//! let options = MqttOptions::new("robot-1", "127.0.0.1", 1883);
+//! let (client, mut eventloop) = SecureAsyncClient::new(options, 10, endpoint);
+//! client.subscribe("robots/1/cmd", QoS::AtLeastOnce).await?;
+//! loop {
+//!     match eventloop.poll().await? {
+//!         SecureEvent::Message(m) => println!("{}: {:?}", m.topic, m.payload),
+//!         SecureEvent::Rejected(r) => eprintln!("rejected on {}: {}", r.topic, r.error),
+//!         _ => {}
+//!     }
+//! }
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mqseal::layer::{Delivery, Received, Rejected, Stats, open_message};
+use mqseal::pubsub::Message;
+use mqseal::{Endpoint, Error};
+pub use rumqttc::{self, ConnectionError, Event, MqttOptions, Packet, QoS};
+
+pub mod tls;
+
+/// What the secure event loop yields.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SecureEvent {
+    /// A verified, opened message.
+    Message(Received),
+    /// A received message that failed a check; the loop goes on.
+    Rejected(Rejected),
+    /// A redelivery of an envelope already delivered; dropped.
+    Duplicate {
+        /// The topic.
+        topic: String,
+    },
+    /// Any other MQTT event (connection, acknowledgements, outgoing packets).
+    Mqtt(Event),
+}
+
+struct Shared {
+    endpoint: Mutex<Endpoint>,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    fn endpoint(&self) -> MutexGuard<'_, Endpoint> {
+        self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.endpoint().seal_into(topic, payload, &mut out)?;
+        Ok(out)
+    }
+
+    fn event(&self, event: Event) -> SecureEvent {
+        let Event::Incoming(Packet::Publish(p)) = event else {
+            return SecureEvent::Mqtt(event);
+        };
+        let msg = Message {
+            topic: p.topic,
+            payload: p.payload.to_vec(),
+            qos: from_qos(p.qos),
+            retain: p.retain,
+            dup: p.dup,
+        };
+        let mut endpoint = self.endpoint();
+        match open_message(&mut endpoint, &mut self.stats(), msg) {
+            Delivery::Accepted(m) => SecureEvent::Message(m),
+            Delivery::Rejected(r) => SecureEvent::Rejected(r),
+            Delivery::Duplicate { topic } => SecureEvent::Duplicate { topic },
+        }
+    }
+}
+
+fn from_qos(q: QoS) -> mqseal::pubsub::QoS {
+    match q {
+        QoS::AtMostOnce => mqseal::pubsub::QoS::AtMostOnce,
+        QoS::AtLeastOnce => mqseal::pubsub::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => mqseal::pubsub::QoS::ExactlyOnce,
+    }
+}
+
+fn transport(e: rumqttc::ClientError) -> Error {
+    Error::Transport(Box::new(e))
+}
+
+/// An asynchronous client that seals every publish. Cheap to clone; clones
+/// share one [`Endpoint`], so counters never repeat across them.
+#[derive(Clone)]
+pub struct SecureAsyncClient {
+    client: rumqttc::AsyncClient,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SecureAsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureAsyncClient").finish_non_exhaustive()
+    }
+}
+
+/// The event loop of a [`SecureAsyncClient`]: call [`SecureEventLoop::poll`] in a loop.
+pub struct SecureEventLoop {
+    eventloop: rumqttc::EventLoop,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SecureEventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureEventLoop").finish_non_exhaustive()
+    }
+}
+
+impl SecureAsyncClient {
+    /// A client and its event loop, as `rumqttc::AsyncClient::new`, with the
+    /// endpoint that seals and opens.
+    pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureEventLoop) {
+        let (client, eventloop) = rumqttc::AsyncClient::new(options, cap);
+        let shared = Arc::new(Shared {
+            endpoint: Mutex::new(endpoint),
+            stats: Mutex::new(Stats::default()),
+        });
+        (
+            SecureAsyncClient {
+                client,
+                shared: shared.clone(),
+            },
+            SecureEventLoop { eventloop, shared },
+        )
+    }
+
+    /// Seals `payload` for `topic` and publishes it.
+    pub async fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let sealed = self.shared.seal(&topic, payload.as_ref())?;
+        self.client
+            .publish(topic, qos, retain, sealed)
+            .await
+            .map_err(transport)?;
+        self.shared.stats().published += 1;
+        Ok(())
+    }
+
+    /// Subscribes to a topic filter.
+    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+        self.client.subscribe(filter, qos).await.map_err(transport)
+    }
+
+    /// Disconnects from the broker.
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        self.client.disconnect().await.map_err(transport)
+    }
+
+    /// Counts of published, accepted, duplicate and rejected messages.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    /// Runs `f` with the endpoint, for key changes or a clean-shutdown
+    /// [`Endpoint::flush`].
+    pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        f(&mut self.shared.endpoint())
+    }
+}
+
+impl SecureEventLoop {
+    /// The next event. Incoming publishes come out opened and verified, or
+    /// rejected; errors are rumqttc's connection errors, and polling again
+    /// reconnects, as with rumqttc.
+    pub async fn poll(&mut self) -> Result<SecureEvent, ConnectionError> {
+        let event = self.eventloop.poll().await?;
+        Ok(self.shared.event(event))
+    }
+
+    /// Counts of published, accepted, duplicate and rejected messages.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    /// The rumqttc event loop, for its options and state.
+    pub fn eventloop_mut(&mut self) -> &mut rumqttc::EventLoop {
+        &mut self.eventloop
+    }
+}
+
+/// A blocking client that seals every publish; the mirror of [`SecureAsyncClient`].
+#[derive(Clone)]
+pub struct SecureClient {
+    client: rumqttc::Client,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SecureClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureClient").finish_non_exhaustive()
+    }
+}
+
+/// The connection of a [`SecureClient`]: iterate it to drive the client.
+pub struct SecureConnection {
+    connection: rumqttc::Connection,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SecureConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureConnection").finish_non_exhaustive()
+    }
+}
+
+impl SecureClient {
+    /// A client and its connection, as `rumqttc::Client::new`.
+    pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureConnection) {
+        let (client, connection) = rumqttc::Client::new(options, cap);
+        let shared = Arc::new(Shared {
+            endpoint: Mutex::new(endpoint),
+            stats: Mutex::new(Stats::default()),
+        });
+        (
+            SecureClient {
+                client,
+                shared: shared.clone(),
+            },
+            SecureConnection { connection, shared },
+        )
+    }
+
+    /// Seals `payload` for `topic` and publishes it.
+    pub fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        let sealed = self.shared.seal(&topic, payload.as_ref())?;
+        self.client
+            .publish(topic, qos, retain, sealed)
+            .map_err(transport)?;
+        self.shared.stats().published += 1;
+        Ok(())
+    }
+
+    /// Subscribes to a topic filter.
+    pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), Error> {
+        self.client.subscribe(filter, qos).map_err(transport)
+    }
+
+    /// Disconnects from the broker.
+    pub fn disconnect(&self) -> Result<(), Error> {
+        self.client.disconnect().map_err(transport)
+    }
+
+    /// Counts of published, accepted, duplicate and rejected messages.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    /// Runs `f` with the endpoint.
+    pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        f(&mut self.shared.endpoint())
+    }
+}
+
+impl SecureConnection {
+    /// Blocks for the next event; `None` when the client was dropped or
+    /// disconnected.
+    pub fn recv(&mut self) -> Option<Result<SecureEvent, ConnectionError>> {
+        let event = self.connection.recv().ok()?;
+        Some(event.map(|e| self.shared.event(e)))
+    }
+
+    /// Iterates over events, as `rumqttc::Connection::iter`.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<SecureEvent, ConnectionError>> + '_ {
+        std::iter::from_fn(move || self.recv())
+    }
+
+    /// Counts of published, accepted, duplicate and rejected messages.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+}
