@@ -141,7 +141,9 @@ fn drain(name: &str, client: &mut Secure<MemoryClient>) {
                 );
             }
             Delivery::Rejected(r) => println!("  {name} REJECTED {:<16} {}", r.topic, r.error),
-            Delivery::Duplicate { topic } => println!("  {name} dropped a redelivered duplicate on {topic}"),
+            Delivery::Duplicate { topic } => {
+                println!("  {name} dropped a redelivered duplicate on {topic}")
+            }
         }
     }
 }
