@@ -1,0 +1,79 @@
+//! The adapter against the embedded rumqttd broker: the blocking client, and
+//! counters kept apart across clones of the async client.
+
+mod common;
+
+use common::*;
+use mqseal_broker::EmbeddedBroker;
+use mqseal_rumqttc::{QoS, SecureClient, SecureEvent};
+
+#[test]
+fn blocking_client_round_trip_and_rejection() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (rx_client, mut rx_conn) =
+        SecureClient::new(options("rx", broker.port()), 10, endpoint("rx"));
+    let (tx_client, mut tx_conn) =
+        SecureClient::new(options("tx", broker.port()), 10, endpoint("tx"));
+    std::thread::spawn(move || for _ in tx_conn.iter() {});
+    rx_client.subscribe("sensors/#", QoS::AtLeastOnce).unwrap();
+    // Wait for the SUBACK before publishing.
+    loop {
+        match rx_conn.recv().expect("connection open") {
+            Ok(SecureEvent::Mqtt(mqseal_rumqttc::Event::Incoming(
+                mqseal_rumqttc::Packet::SubAck(_),
+            ))) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    tx_client
+        .publish("sensors/a", QoS::AtLeastOnce, false, b"blocking")
+        .unwrap();
+    tx_client
+        .publish("nowhere/a", QoS::AtLeastOnce, false, b"x")
+        .unwrap_err();
+    let mut got = None;
+    for event in rx_conn.iter() {
+        if let SecureEvent::Message(m) = event.unwrap() {
+            got = Some(m);
+            break;
+        }
+    }
+    let m = got.unwrap();
+    assert_eq!(
+        (m.topic.as_str(), m.payload.as_slice()),
+        ("sensors/a", &b"blocking"[..])
+    );
+    assert_eq!(tx_client.stats().published, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_of_a_client_share_one_counter() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut rx = peer(options("rx", broker.port()), endpoint("rx"));
+    let tx = peer(options("tx", broker.port()), endpoint("tx"));
+    rx.wait_connected().await;
+    rx.subscribe("sensors/#", QoS::AtLeastOnce).await;
+    let clones: Vec<_> = (0..4).map(|_| tx.client.clone()).collect();
+    let mut tasks = Vec::new();
+    for (i, c) in clones.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10u8 {
+                c.publish("sensors/c", QoS::AtLeastOnce, false, [i as u8, j])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut counters = std::collections::HashSet::new();
+    while counters.len() < 40 {
+        match rx.next(10).await.expect("all 40 arrive") {
+            SecureEvent::Message(m) => assert!(counters.insert(m.envelope.unwrap().counter)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(rx.next(1).await.is_none());
+}
