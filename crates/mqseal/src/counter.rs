@@ -15,8 +15,8 @@
 //! clean shutdown.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -141,28 +141,12 @@ impl FileCounterStore {
                 hex::encode(scope.sender.as_bytes())
             ));
         }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let e = |err| store_err(&self.path, err);
-        {
-            let mut f = create_private(&tmp).map_err(e)?;
-            f.write_all(text.as_bytes()).map_err(e)?;
-            f.sync_all().map_err(e)?;
-        }
-        fs::rename(&tmp, &self.path).map_err(e)?;
-        Ok(())
+        crate::fsutil::replace_private(&self.path, text.as_bytes())
+            .map_err(|e| store_err(&self.path, e))
     }
 
     fn sync_dir(&self) -> Result<(), CounterError> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|err| store_err(&self.path, err))
+        crate::fsutil::sync_parent(&self.path).map_err(|err| store_err(&self.path, err))
     }
 }
 
@@ -184,17 +168,6 @@ impl CounterStore for FileCounterStore {
         // The file holds the new mark; it is durable once the directory is synced.
         self.sync_dir()
     }
-}
-
-fn create_private(path: &Path) -> io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
 }
 
 fn store_err(path: &Path, source: io::Error) -> CounterError {

@@ -481,7 +481,9 @@ impl Endpoint {
             return Ok(());
         };
         let hlen = plan.header().encoded_len();
-        out.reserve(hlen + payload.len() + plan.suite.trailer_len());
+        // Room for the longest header and trailer, so that a reused `out`
+        // does not reallocate when the counter's encoding grows.
+        out.reserve(MAX_HEADER_LEN + payload.len() + MAX_TRAILER_LEN);
         out.resize(hlen, 0);
         out.extend_from_slice(payload);
         self.finish(&plan, topic, out, hlen)?;
@@ -623,9 +625,14 @@ impl Endpoint {
         };
         buf.extend_from_slice(tag);
         if plan.suite.signed() {
-            let signer = self.signer.as_deref().ok_or(ConfigError::NoSigningKey {
-                topic: topic.to_owned(),
-            })?;
+            // `ok_or_else`: the error's `String` must not be built (allocated)
+            // on every signed message.
+            let signer = self
+                .signer
+                .as_deref()
+                .ok_or_else(|| ConfigError::NoSigningKey {
+                    topic: topic.to_owned(),
+                })?;
             let body_end = buf.len() - tag.len();
             let sig = sign::sign(
                 signer,

@@ -33,6 +33,9 @@ pub enum Error {
     /// A key is missing, malformed or of the wrong kind.
     #[error("key error: {0}")]
     Key(#[from] KeyError),
+    /// A key file could not be read or written.
+    #[error("key file: {0}")]
+    KeyFile(#[from] KeyFileError),
     /// The underlying publish/subscribe client failed.
     #[error("transport error: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -85,9 +88,16 @@ pub enum Rejection {
         /// The receiver's limit.
         max: usize,
     },
-    /// The key epoch is not in the keyring (never known, or already retired).
+    /// The key epoch was never in the keyring.
     #[error("unknown key epoch {0}")]
     UnknownEpoch(u32),
+    /// The key epoch was retired: its grace period is over.
+    #[error("key epoch {0} is retired")]
+    RetiredEpoch(u32),
+    /// This device is not among the recipients of a rekey message (it was
+    /// removed from the group, or its key is not the one the admin knows).
+    #[error("this device is not a recipient of the rekey message")]
+    NotARecipient,
     /// The sender is not allowed, or its public key is not in the trust store.
     #[error("unknown sender")]
     UnknownSender,
@@ -119,6 +129,8 @@ impl Rejection {
             Rejection::MissingTimestamp => "missing_timestamp",
             Rejection::TooLarge { .. } => "too_large",
             Rejection::UnknownEpoch(_) => "unknown_epoch",
+            Rejection::RetiredEpoch(_) => "retired_epoch",
+            Rejection::NotARecipient => "not_a_recipient",
             Rejection::UnknownSender => "unknown_sender",
             Rejection::TooManySenders => "too_many_senders",
             Rejection::Unauthenticated => "unauthenticated",
@@ -154,6 +166,9 @@ pub enum Malformed {
     /// The sender id is empty or longer than the maximum.
     #[error("sender id length out of range")]
     SenderIdLength,
+    /// A rekey message is malformed.
+    #[error("malformed rekey message: {0}")]
+    Rekey(&'static str),
 }
 
 /// The application asked for something inconsistent or insecure.
@@ -210,6 +225,15 @@ pub enum ConfigError {
     /// The policy uses a signing suite but there is neither a signing key nor a trust store.
     #[error("the policy signs topics but there is neither a signing key nor a trust store")]
     NoSignatureKeys,
+    /// A rekey message cannot be built as asked.
+    #[error("rekey: {0}")]
+    Rekey(&'static str),
+    /// Applying a rekey message needs this device's X25519 key.
+    #[error("no X25519 agreement key: build the endpoint with .identity(...)")]
+    NoAgreementKey,
+    /// Applying a rekey message needs the admin's public key in the trust store.
+    #[error("no admin key: add it with TrustStore::set_admin(...)")]
+    NoAdminKey,
     /// No sender id was given.
     #[error("no sender id: call .sender_id(...)")]
     NoSenderId,
@@ -227,9 +251,6 @@ pub enum ConfigError {
         /// The maximum.
         max: usize,
     },
-    /// The key epoch does not exist in the keyring.
-    #[error("epoch {0} is not in the keyring")]
-    NoSuchEpoch(u32),
     /// A [`SealBuffer`](crate::SealBuffer) was sealed twice.
     #[error("the buffer is already sealed: call SealBuffer::clear() and write a new payload")]
     AlreadySealed,
@@ -295,5 +316,94 @@ pub enum KeyError {
         max: usize,
         /// The length given.
         got: usize,
+    },
+    /// The epoch is, or was, in the keyring: epoch numbers are never reused.
+    #[error("epoch {0} is or was already in the keyring: use a new, higher epoch number")]
+    EpochExists(u32),
+    /// The epoch is not in the keyring.
+    #[error("epoch {0} is not in the keyring")]
+    NoSuchEpoch(u32),
+    /// The epoch was retired and its secret erased.
+    #[error("epoch {0} is retired")]
+    EpochRetired(u32),
+    /// The active epoch cannot be retired.
+    #[error("epoch {0} is active: promote another epoch before retiring it")]
+    RetireActive(u32),
+    /// The keyring has no active epoch.
+    #[error("the keyring has no active epoch: promote one")]
+    NoActiveEpoch,
+    /// A key reached its hard usage limit: sealing is refused until rotation.
+    #[error("epoch {epoch} reached its {limit}: rotate to a new epoch")]
+    UsageLimit {
+        /// The epoch.
+        epoch: u32,
+        /// Which limit.
+        limit: UsageLimit,
+    },
+}
+
+/// Which usage limit of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageLimit {
+    /// The number of messages one sender may seal under one epoch.
+    Messages(u64),
+    /// The age of the epoch, in milliseconds.
+    AgeMs(u64),
+}
+
+impl std::fmt::Display for UsageLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsageLimit::Messages(n) => write!(f, "limit of {n} messages per sender"),
+            UsageLimit::AgeMs(ms) => write!(f, "maximum age of {} s", ms / 1000),
+        }
+    }
+}
+
+/// A key file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret key file may be read by group or others.
+    #[error("{path} is readable by others (mode {mode:o}): run `chmod 600 {path}`")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file is not a valid key file.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's format version is not one this version of mqseal reads.
+    #[error("{path}: key file version {version} is not supported; upgrade mqseal")]
+    UnsupportedVersion {
+        /// The file.
+        path: String,
+        /// The version found.
+        version: u8,
+    },
+    /// The file holds another kind of key.
+    #[error("{path} holds another kind of key file (expected: {expected})")]
+    WrongKind {
+        /// The file.
+        path: String,
+        /// What was expected.
+        expected: &'static str,
     },
 }

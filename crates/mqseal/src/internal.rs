@@ -49,14 +49,15 @@ pub fn replay_accept_for_testing_only(
 /// [`fixture::receiver`] of its suite: a fuzzer seeded with them starts past
 /// authentication.
 pub mod fixture {
+    use std::sync::OnceLock;
     use std::time::Duration;
 
-    use crate::counter::MemoryCounterStore;
+    use crate::counter::{CounterStore, MemoryCounterStore};
     use crate::crypto::CryptoProvider;
     use crate::endpoint::Endpoint;
     use crate::envelope::{Suite, Symmetric};
     use crate::freshness::{Freshness, ManualClock};
-    use crate::keys::{GroupSecret, Keyring, SenderId, SigningKey, TrustStore};
+    use crate::keys::{GroupSecret, Keyring, PublicKey, SenderId, SigningKey, TrustStore};
     use crate::policy::{Aead, Policy, Protection};
 
     /// The vectors' group secret.
@@ -119,13 +120,18 @@ pub mod fixture {
         SenderId::new(SENDER).unwrap_or_else(|_| unreachable!("a 4-byte id"))
     }
 
+    /// The public key of [`SIGNING_SEED`], computed once.
+    pub fn public_key() -> PublicKey {
+        static KEY: OnceLock<PublicKey> = OnceLock::new();
+        *KEY.get_or_init(|| {
+            SigningKey::from_seed(SIGNING_SEED).public_key(crate::crypto::default_provider())
+        })
+    }
+
     /// A receiver for `suite` that trusts the vectors' sender.
     pub fn receiver(suite: Suite, provider: &'static CryptoProvider, no_replay: bool) -> Endpoint {
         let mut trust = TrustStore::new();
-        trust.insert(
-            sender_id(),
-            SigningKey::from_seed(SIGNING_SEED).public_key(provider),
-        );
+        trust.insert(sender_id(), public_key());
         Endpoint::builder(policy(suite, no_replay))
             .provider(provider)
             .keyring(Keyring::new(EPOCH, GroupSecret::from_bytes(GROUP_SECRET)))
@@ -135,15 +141,25 @@ pub mod fixture {
             .unwrap_or_else(|e| unreachable!("fixture receiver: {e}"))
     }
 
-    /// The vectors' sender for `suite`, with a memory counter store that
-    /// reserves `block` counters at a time.
+    /// The vectors' sender for `suite`, with a fresh memory counter store
+    /// that reserves `block` counters at a time.
     pub fn sender(suite: Suite, provider: &'static CryptoProvider, block: u64) -> Endpoint {
+        sender_with_store(suite, provider, block, MemoryCounterStore::new())
+    }
+
+    /// The vectors' sender for `suite` over `store`.
+    pub fn sender_with_store(
+        suite: Suite,
+        provider: &'static CryptoProvider,
+        block: u64,
+        store: impl CounterStore + 'static,
+    ) -> Endpoint {
         Endpoint::builder(policy(suite, false))
             .provider(provider)
             .sender_id(sender_id())
             .keyring(Keyring::new(EPOCH, GroupSecret::from_bytes(GROUP_SECRET)))
             .signing_key(SigningKey::from_seed(SIGNING_SEED))
-            .counter_store(MemoryCounterStore::new())
+            .counter_store(store)
             .counter_block(block)
             .clock(ManualClock::new(NOW_MS))
             .build()

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::{CryptoProvider, SecureRandom};
 use crate::envelope::MAX_SENDER_ID_LEN;
-use crate::error::{ConfigError, Error, KeyError};
+use crate::error::{Error, KeyError};
 
 /// A 32-byte group secret shared by the members of one key epoch.
 ///
@@ -179,69 +180,408 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// The group secrets of numbered key epochs, and which one is used to send.
+/// The state of a key epoch in a [`Keyring`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EpochState {
+    /// Accepted on receipt, not used to send: a new epoch being rolled out, or
+    /// the previous one during its grace period.
+    AcceptOnly,
+    /// Used to send, and accepted. A keyring has at most one.
+    Active,
+    /// Erased: its secret is gone and its messages are rejected. The number
+    /// is remembered so that it can never be added again.
+    Retired,
+}
+
+#[derive(Clone)]
+struct Entry {
+    secret: Option<GroupSecret>,
+    state: EpochState,
+    created_ms: u64,
+    retire_at_ms: Option<u64>,
+}
+
+/// Numbered key epochs, each with a group secret and an [`EpochState`].
 ///
-/// Sending uses the active epoch. Receiving accepts every epoch in the
-/// keyring; remove an epoch to stop accepting it.
-#[derive(Clone, Debug, Default)]
+/// Sending uses the single active epoch; receiving accepts every epoch that is
+/// not retired. Rotation is staged, as in Tink: [`Keyring::add`] a new epoch
+/// (accept-only) and roll it out to every receiver, then [`Keyring::promote`]
+/// it, then [`Keyring::retire`] the old one after a grace period
+/// ([`Keyring::promote_with_grace`] schedules that). [`Keyring::ratchet`]
+/// derives the next epoch one-way from the active one, so devices can advance
+/// on a schedule without any message.
+///
+/// ```
+/// # use mqseal::*;
+/// # use std::time::Duration;
+/// let provider = crypto::default_provider();
+/// let mut k = Keyring::new(1, GroupSecret::generate(provider.random)?);
+/// k.add(2, GroupSecret::generate(provider.random)?)?;       // roll out: accept-only
+/// k.promote_with_grace(2, 1_000, Duration::from_secs(600))?; // send with 2; accept 1 for 10 min
+/// assert_eq!(k.state(1), Some(EpochState::AcceptOnly));
+/// assert_eq!(k.retire_due(1_000 + 600_000), vec![1]);       // grace over: 1 is erased
+/// assert!(k.get(1).is_none());
+/// # Ok::<(), mqseal::Error>(())
+/// ```
+#[derive(Clone, Default)]
 pub struct Keyring {
-    epochs: BTreeMap<u32, GroupSecret>,
-    active: Option<u32>,
+    epochs: BTreeMap<u32, Entry>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.epochs.iter().map(|(e, x)| (e, x.state)))
+            .finish()
+    }
+}
+
+/// Label of the ratchet derivation.
+pub const RATCHET_LABEL: &[u8] = b"mqseal/v1 ratchet";
+
+/// The secret of the epoch after `secret`'s, derived one-way:
+/// `HKDF-SHA256(salt = "mqseal/v1 ratchet", IKM = secret, info = u32be(next_epoch), 32)`.
+///
+/// Knowing the result reveals nothing about `secret`, so once old secrets are
+/// erased their traffic stays protected (forward secrecy).
+pub fn ratchet_secret(
+    provider: &CryptoProvider,
+    secret: &GroupSecret,
+    next_epoch: u32,
+) -> GroupSecret {
+    let mut out = Zeroizing::new([0u8; 32]);
+    provider.hkdf.hkdf_sha256(
+        RATCHET_LABEL,
+        secret.expose_secret(),
+        &[&next_epoch.to_be_bytes()],
+        &mut out[..],
+    );
+    GroupSecret(*out)
+}
+
+fn now_ms() -> u64 {
+    use crate::freshness::Clock;
+    crate::freshness::SystemClock.now_ms()
 }
 
 impl Keyring {
-    /// A keyring with one epoch, active.
+    /// A keyring with one epoch, active, created now.
     pub fn new(epoch: u32, secret: GroupSecret) -> Self {
+        Keyring::new_at(epoch, secret, now_ms())
+    }
+
+    /// A keyring with one epoch, active, created at `created_ms`.
+    pub fn new_at(epoch: u32, secret: GroupSecret, created_ms: u64) -> Self {
         let mut k = Keyring::default();
-        k.epochs.insert(epoch, secret);
-        k.active = Some(epoch);
+        k.epochs.insert(
+            epoch,
+            Entry {
+                secret: Some(secret),
+                state: EpochState::Active,
+                created_ms,
+                retire_at_ms: None,
+            },
+        );
         k
     }
 
-    /// Adds an epoch that is accepted on receipt but not used to send.
-    pub fn insert(&mut self, epoch: u32, secret: GroupSecret) {
-        self.epochs.insert(epoch, secret);
+    /// Adds a new epoch, accept-only, created now.
+    pub fn add(&mut self, epoch: u32, secret: GroupSecret) -> Result<(), KeyError> {
+        self.add_at(epoch, secret, now_ms())
     }
 
-    /// Makes an epoch the one used to send.
-    pub fn set_active(&mut self, epoch: u32) -> Result<(), ConfigError> {
-        if !self.epochs.contains_key(&epoch) {
-            return Err(ConfigError::NoSuchEpoch(epoch));
+    /// Adds a new epoch, accept-only, created at `created_ms`. An epoch number
+    /// that is or was in the keyring (even retired) is refused.
+    pub fn add_at(
+        &mut self,
+        epoch: u32,
+        secret: GroupSecret,
+        created_ms: u64,
+    ) -> Result<(), KeyError> {
+        if self.epochs.contains_key(&epoch) {
+            return Err(KeyError::EpochExists(epoch));
         }
-        self.active = Some(epoch);
+        self.epochs.insert(
+            epoch,
+            Entry {
+                secret: Some(secret),
+                state: EpochState::AcceptOnly,
+                created_ms,
+                retire_at_ms: None,
+            },
+        );
         Ok(())
     }
 
-    /// Removes an epoch; its secret is zeroized. Removing the active epoch
-    /// leaves the keyring with none until another is made active.
-    pub fn remove(&mut self, epoch: u32) -> bool {
-        if self.active == Some(epoch) {
-            self.active = None;
+    /// Makes an accept-only epoch the one used to send. The previously active
+    /// epoch becomes accept-only (retire it when the grace period is over).
+    pub fn promote(&mut self, epoch: u32) -> Result<Option<u32>, KeyError> {
+        match self.state(epoch) {
+            None => return Err(KeyError::NoSuchEpoch(epoch)),
+            Some(EpochState::Retired) => return Err(KeyError::EpochRetired(epoch)),
+            Some(EpochState::Active) => return Ok(None),
+            Some(EpochState::AcceptOnly) => {}
         }
-        self.epochs.remove(&epoch).is_some()
+        let previous = self.active_epoch();
+        if let Some(p) = previous.and_then(|p| self.epochs.get_mut(&p)) {
+            p.state = EpochState::AcceptOnly;
+        }
+        if let Some(e) = self.epochs.get_mut(&epoch) {
+            e.state = EpochState::Active;
+            e.retire_at_ms = None;
+        }
+        Ok(previous)
+    }
+
+    /// [`Keyring::promote`], and schedule the previous active epoch for
+    /// retirement `grace` after `now_ms` (see [`Keyring::retire_due`]).
+    pub fn promote_with_grace(
+        &mut self,
+        epoch: u32,
+        now_ms: u64,
+        grace: Duration,
+    ) -> Result<Option<u32>, KeyError> {
+        let previous = self.promote(epoch)?;
+        if let Some(p) = previous.and_then(|p| self.epochs.get_mut(&p)) {
+            p.retire_at_ms =
+                Some(now_ms.saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)));
+        }
+        Ok(previous)
+    }
+
+    /// Retires an epoch: its secret is zeroized and its messages are rejected
+    /// from now on. The active epoch cannot be retired; promote another first.
+    pub fn retire(&mut self, epoch: u32) -> Result<(), KeyError> {
+        let e = self
+            .epochs
+            .get_mut(&epoch)
+            .ok_or(KeyError::NoSuchEpoch(epoch))?;
+        match e.state {
+            EpochState::Active => Err(KeyError::RetireActive(epoch)),
+            EpochState::Retired => Ok(()),
+            EpochState::AcceptOnly => {
+                e.state = EpochState::Retired;
+                e.secret = None;
+                e.retire_at_ms = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Retires every accept-only epoch whose grace period ended at or before
+    /// `now_ms`, and returns them.
+    pub fn retire_due(&mut self, now_ms: u64) -> Vec<u32> {
+        let due: Vec<u32> = self
+            .epochs
+            .iter()
+            .filter(|(_, e)| {
+                e.state == EpochState::AcceptOnly && e.retire_at_ms.is_some_and(|t| t <= now_ms)
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &due {
+            let _ = self.retire(*n);
+        }
+        due
+    }
+
+    /// The earliest scheduled retirement, if any.
+    pub fn next_retirement(&self) -> Option<u64> {
+        self.epochs
+            .values()
+            .filter(|e| e.state == EpochState::AcceptOnly)
+            .filter_map(|e| e.retire_at_ms)
+            .min()
+    }
+
+    /// Advances by one epoch without any message: the next epoch (one above
+    /// the highest ever held) gets [`ratchet_secret`] of the active one, is
+    /// promoted, and the previous one is retired `grace` after `now_ms`.
+    /// Returns the new epoch.
+    pub fn ratchet(
+        &mut self,
+        provider: &CryptoProvider,
+        now_ms: u64,
+        grace: Duration,
+    ) -> Result<u32, KeyError> {
+        let (_, secret) = self.active().ok_or(KeyError::NoActiveEpoch)?;
+        let next = self
+            .max_epoch()
+            .and_then(|m| m.checked_add(1))
+            .ok_or(KeyError::EpochExists(u32::MAX))?;
+        let secret = ratchet_secret(provider, secret, next);
+        self.add_at(next, secret, now_ms)?;
+        self.promote_with_grace(next, now_ms, grace)?;
+        Ok(next)
+    }
+
+    fn active_epoch(&self) -> Option<u32> {
+        self.epochs
+            .iter()
+            .find(|(_, e)| e.state == EpochState::Active)
+            .map(|(n, _)| *n)
     }
 
     /// The active epoch and its secret.
     pub fn active(&self) -> Option<(u32, &GroupSecret)> {
-        let e = self.active?;
-        self.epochs.get(&e).map(|s| (e, s))
+        let n = self.active_epoch()?;
+        self.epochs[&n].secret.as_ref().map(|s| (n, s))
     }
 
-    /// The secret of an epoch.
+    /// The secret of an epoch that is not retired.
     pub fn get(&self, epoch: u32) -> Option<&GroupSecret> {
-        self.epochs.get(&epoch)
+        self.epochs.get(&epoch).and_then(|e| e.secret.as_ref())
     }
 
-    /// The epochs held, in order.
+    /// The state of an epoch the keyring holds or held.
+    pub fn state(&self, epoch: u32) -> Option<EpochState> {
+        self.epochs.get(&epoch).map(|e| e.state)
+    }
+
+    /// When an epoch was created (milliseconds since the Unix epoch).
+    pub fn created_ms(&self, epoch: u32) -> Option<u64> {
+        self.epochs.get(&epoch).map(|e| e.created_ms)
+    }
+
+    /// When an accept-only epoch is scheduled to retire.
+    pub fn retire_at_ms(&self, epoch: u32) -> Option<u64> {
+        self.epochs.get(&epoch).and_then(|e| e.retire_at_ms)
+    }
+
+    /// The highest epoch number ever held (retired included).
+    pub fn max_epoch(&self) -> Option<u32> {
+        self.epochs.keys().next_back().copied()
+    }
+
+    /// The epochs that are not retired, in order.
     pub fn epochs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.epochs.keys().copied()
+        self.epochs
+            .iter()
+            .filter(|(_, e)| e.state != EpochState::Retired)
+            .map(|(n, _)| *n)
+    }
+
+    /// Every epoch held or retired, with its state, in order.
+    pub fn all_epochs(&self) -> impl Iterator<Item = (u32, EpochState)> + '_ {
+        self.epochs.iter().map(|(n, e)| (*n, e.state))
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        epoch: u32,
+        state: EpochState,
+        secret: Option<GroupSecret>,
+        created_ms: u64,
+        retire_at_ms: Option<u64>,
+    ) {
+        self.epochs.insert(
+            epoch,
+            Entry {
+                secret,
+                state,
+                created_ms,
+                retire_at_ms,
+            },
+        );
     }
 }
 
-/// Public keys of the senders whose signatures are accepted.
+/// An X25519 private key, for receiving rekeyed group secrets. Zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct AgreementKey([u8; 32]);
+
+impl AgreementKey {
+    /// Generates a fresh key from the CSPRNG.
+    pub fn generate(random: &dyn SecureRandom) -> Result<Self, Error> {
+        let mut s = [0u8; 32];
+        random
+            .fill(&mut s)
+            .map_err(|_| Error::Crypto("the random number generator failed"))?;
+        Ok(AgreementKey(s))
+    }
+
+    /// A key from its bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        AgreementKey(bytes)
+    }
+
+    /// The secret bytes, for storage in a key file.
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> AgreementPublicKey {
+        let s = x25519_dalek::StaticSecret::from(self.0);
+        AgreementPublicKey(x25519_dalek::PublicKey::from(&s).to_bytes())
+    }
+}
+
+impl fmt::Debug for AgreementKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AgreementKey(..)")
+    }
+}
+
+/// An X25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AgreementPublicKey(pub [u8; 32]);
+
+impl fmt::Debug for AgreementPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AgreementPublicKey({})", hex::encode(self.0))
+    }
+}
+
+/// A device's identity: its sender id, Ed25519 signing key and X25519 key.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The sender id.
+    pub sender_id: SenderId,
+    /// Signs what the device sends on signed topics.
+    pub signing_key: SigningKey,
+    /// Receives rekeyed group secrets.
+    pub agreement_key: AgreementKey,
+}
+
+impl Identity {
+    /// A fresh identity for `sender_id`.
+    pub fn generate(sender_id: SenderId, random: &dyn SecureRandom) -> Result<Self, Error> {
+        Ok(Identity {
+            sender_id,
+            signing_key: SigningKey::generate(random)?,
+            agreement_key: AgreementKey::generate(random)?,
+        })
+    }
+
+    /// The public half, to put in peers' trust stores.
+    pub fn public(&self, provider: &CryptoProvider) -> PublicIdentity {
+        PublicIdentity {
+            sender_id: self.sender_id,
+            signing: self.signing_key.public_key(provider),
+            agreement: self.agreement_key.public_key(),
+        }
+    }
+}
+
+/// The public keys of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublicIdentity {
+    /// The sender id.
+    pub sender_id: SenderId,
+    /// Verifies its signatures.
+    pub signing: PublicKey,
+    /// Wraps rekeyed secrets for it.
+    pub agreement: AgreementPublicKey,
+}
+
+/// Public keys of the senders whose signatures are accepted, their X25519
+/// keys (for an admin wrapping rekeyed secrets), and the admin's key.
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     keys: BTreeMap<SenderId, PublicKey>,
+    agreement: BTreeMap<SenderId, AgreementPublicKey>,
+    admin: Option<(SenderId, PublicKey)>,
 }
 
 impl TrustStore {
@@ -255,8 +595,15 @@ impl TrustStore {
         self.keys.insert(sender, key);
     }
 
+    /// Trusts a peer's identity: its signing key and its X25519 key.
+    pub fn insert_identity(&mut self, peer: &PublicIdentity) {
+        self.keys.insert(peer.sender_id, peer.signing);
+        self.agreement.insert(peer.sender_id, peer.agreement);
+    }
+
     /// Stops trusting `sender`.
     pub fn remove(&mut self, sender: &SenderId) -> Option<PublicKey> {
+        self.agreement.remove(sender);
         self.keys.remove(sender)
     }
 
@@ -265,12 +612,32 @@ impl TrustStore {
         self.keys.get(sender)
     }
 
-    /// The trusted senders and their keys.
+    /// The trusted senders and their signing keys.
     pub fn iter(&self) -> impl Iterator<Item = (&SenderId, &PublicKey)> {
         self.keys.iter()
     }
 
-    /// Whether it holds no key.
+    /// The X25519 key of `sender`, if known.
+    pub fn agreement_key(&self, sender: &SenderId) -> Option<&AgreementPublicKey> {
+        self.agreement.get(sender)
+    }
+
+    /// The peers whose X25519 keys are known (the recipients of a rekey).
+    pub fn agreement_keys(&self) -> impl Iterator<Item = (&SenderId, &AgreementPublicKey)> {
+        self.agreement.iter()
+    }
+
+    /// Trusts `key` to sign rekey messages as the admin `id`.
+    pub fn set_admin(&mut self, id: SenderId, key: PublicKey) {
+        self.admin = Some((id, key));
+    }
+
+    /// The admin's id and key.
+    pub fn admin(&self) -> Option<&(SenderId, PublicKey)> {
+        self.admin.as_ref()
+    }
+
+    /// Whether it holds no signing key (the admin's aside).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -305,15 +672,26 @@ mod tests {
     }
 
     #[test]
-    fn keyring_active_and_removal() {
-        let mut k = Keyring::new(1, GroupSecret::from_bytes([1; 32]));
-        k.insert(2, GroupSecret::from_bytes([2; 32]));
+    fn keyring_staged_rotation() {
+        let mut k = Keyring::new_at(1, GroupSecret::from_bytes([1; 32]), 0);
+        k.add_at(2, GroupSecret::from_bytes([2; 32]), 0).unwrap();
+        assert_eq!(
+            k.add_at(2, GroupSecret::from_bytes([9; 32]), 0),
+            Err(KeyError::EpochExists(2))
+        );
         assert_eq!(k.active().map(|(e, _)| e), Some(1));
-        assert!(k.set_active(3).is_err());
-        k.set_active(2).unwrap();
-        assert!(k.remove(1));
+        assert_eq!(k.promote(3), Err(KeyError::NoSuchEpoch(3)));
+        assert_eq!(k.promote(2), Ok(Some(1)));
+        assert_eq!(k.retire(2), Err(KeyError::RetireActive(2)));
+        k.retire(1).unwrap();
         assert_eq!(k.epochs().collect::<Vec<_>>(), vec![2]);
-        assert!(k.remove(2));
-        assert!(k.active().is_none());
+        assert!(k.get(1).is_none());
+        assert_eq!(k.state(1), Some(EpochState::Retired));
+        // A retired number can never come back.
+        assert_eq!(
+            k.add_at(1, GroupSecret::from_bytes([1; 32]), 0),
+            Err(KeyError::EpochExists(1))
+        );
+        assert_eq!(k.promote(1), Err(KeyError::EpochRetired(1)));
     }
 }

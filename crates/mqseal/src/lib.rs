@@ -83,23 +83,33 @@ pub mod endpoint;
 pub mod envelope;
 pub mod error;
 pub mod freshness;
+mod fsutil;
 pub mod kdf;
+pub mod keyfile;
 pub mod keys;
 pub mod layer;
 pub mod policy;
 pub mod protect;
 pub mod pubsub;
+pub mod rekey;
 pub mod replay;
 
 #[doc(hidden)]
 pub mod internal;
 
 pub use counter::{CounterStore, FileCounterStore, MemoryCounterStore};
-pub use endpoint::{Endpoint, EndpointBuilder, EnvelopeMeta, Opened, SealBuffer};
+pub use endpoint::{
+    Endpoint, EndpointBuilder, EnvelopeMeta, KeyLimits, Opened, RotationDue, SealBuffer,
+};
 pub use envelope::Suite;
-pub use error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection};
+pub use error::{
+    ConfigError, CounterError, Error, KeyError, KeyFileError, Malformed, Rejection, UsageLimit,
+};
 pub use freshness::{Clock, Freshness, ManualClock, SystemClock};
-pub use keys::{GroupSecret, Keyring, PublicKey, SenderId, SigningKey, TrustStore};
+pub use keys::{
+    AgreementKey, AgreementPublicKey, EpochState, GroupSecret, Identity, Keyring, PublicIdentity,
+    PublicKey, SenderId, SigningKey, TrustStore,
+};
 pub use policy::{Aead, Policy, Protection};
 
 /// The README's examples, compiled and run as doc tests.

@@ -322,6 +322,11 @@ fn the_counter_never_wraps() {
         .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
         .signing_key(SigningKey::from_seed(SEED))
         .counter_store(store)
+        .key_limits(KeyLimits {
+            soft_messages: u64::MAX,
+            hard_messages: u64::MAX,
+            ..KeyLimits::default()
+        })
         .build()
         .unwrap();
     let env = tx.seal("aes/t", b"last").unwrap();

@@ -1,0 +1,580 @@
+//! Keys and rotation: staged rotation with a grace period, the ratchet, usage
+//! limits, rekey on member removal, key files, and the keyring state machine
+//! against a model.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mqseal::pubsub::{MemoryBus, PubSub, QoS};
+use mqseal::rekey::RekeyBuilder;
+use mqseal::*;
+use proptest::prelude::*;
+
+const T0: u64 = 1_795_000_000_000;
+const GRACE: Duration = Duration::from_secs(60);
+
+fn provider() -> &'static crypto::CryptoProvider {
+    crypto::default_provider()
+}
+
+fn policy() -> Policy {
+    Policy::builder()
+        .rule("fleet/#", Protection::encrypt(Aead::Aes256Gcm))
+        .unwrap()
+        .build()
+}
+
+fn device(id: &str, keyring: Keyring, clock: &ManualClock) -> Endpoint {
+    Endpoint::builder(policy())
+        .sender_id(SenderId::try_from(id).unwrap())
+        .keyring(keyring)
+        .counter_store(MemoryCounterStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+fn secret(b: u8) -> GroupSecret {
+    GroupSecret::from_bytes([b; 32])
+}
+
+fn rejection<T: std::fmt::Debug>(r: Result<T, Error>) -> Rejection {
+    match r {
+        Err(Error::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn staged_rotation_accepts_in_flight_messages_until_the_grace_period_ends() {
+    let clock = ManualClock::new(T0);
+    let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
+    let mut rx = device("rx", Keyring::new_at(1, secret(1), T0), &clock);
+
+    // In flight under epoch 1 when the rotation happens.
+    let in_flight: Vec<Vec<u8>> = (0..3).map(|i| tx.seal("fleet/a", &[i]).unwrap()).collect();
+
+    // Roll out epoch 2 everywhere (accept-only), then promote it.
+    for ep in [&mut tx, &mut rx] {
+        ep.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    }
+    let early = tx.seal("fleet/a", b"still epoch 1").unwrap();
+    assert_eq!(envelope::parse(&early).unwrap().header.epoch, 1);
+    for ep in [&mut tx, &mut rx] {
+        ep.with_keyring(|k| k.promote_with_grace(2, T0, GRACE))
+            .unwrap();
+    }
+    let new = tx.seal("fleet/a", b"epoch 2").unwrap();
+    assert_eq!(envelope::parse(&new).unwrap().header.epoch, 2);
+    assert_eq!(rx.open("fleet/a", &new).unwrap().0, b"epoch 2");
+
+    // Within the grace period the old epoch's messages are accepted.
+    clock.set(T0 + 30_000);
+    rx.open("fleet/a", &in_flight[0]).unwrap();
+    rx.open("fleet/a", &early).unwrap();
+    // Once it is over, the old epoch is retired and its messages rejected.
+    clock.set(T0 + 60_000);
+    assert_eq!(
+        rejection(rx.open("fleet/a", &in_flight[1])),
+        Rejection::RetiredEpoch(1)
+    );
+    assert_eq!(rx.keyring().state(1), Some(EpochState::Retired));
+    assert!(
+        rx.keyring().get(1).is_none(),
+        "the retired secret is erased"
+    );
+    // The new epoch goes on.
+    rx.open("fleet/a", &tx.seal("fleet/a", b"x").unwrap())
+        .unwrap();
+}
+
+#[test]
+fn ratchet_is_deterministic_and_devices_advance_on_their_own() {
+    let clock = ManualClock::new(T0);
+    let mut a = device("a", Keyring::new_at(5, secret(9), T0), &clock);
+    let mut b = device("b", Keyring::new_at(5, secret(9), T0), &clock);
+    let old = a.seal("fleet/x", b"epoch 5").unwrap();
+    // Each device ratchets on its own schedule, with no message between them.
+    let ea = a
+        .with_keyring(|k| k.ratchet(provider(), T0, GRACE))
+        .unwrap();
+    let eb = b
+        .with_keyring(|k| k.ratchet(provider(), T0, GRACE))
+        .unwrap();
+    assert_eq!((ea, eb), (6, 6));
+    assert_eq!(a.keyring().get(6), b.keyring().get(6));
+    assert_eq!(
+        a.keyring().get(6),
+        Some(&keys::ratchet_secret(provider(), &secret(9), 6))
+    );
+    let m = a.seal("fleet/x", b"epoch 6").unwrap();
+    assert_eq!(b.open("fleet/x", &m).unwrap().0, b"epoch 6");
+    b.open("fleet/x", &old).unwrap();
+    // Forward secrecy: the new secret does not give the old one back, and
+    // once the old one is retired its traffic cannot be opened.
+    clock.set(T0 + GRACE.as_millis() as u64);
+    let old2 = {
+        let mut c = device(
+            "c",
+            Keyring::new_at(5, secret(9), T0),
+            &ManualClock::new(T0),
+        );
+        c.seal("fleet/x", b"late epoch 5").unwrap()
+    };
+    assert_eq!(
+        rejection(b.open("fleet/x", &old2)),
+        Rejection::RetiredEpoch(5)
+    );
+    let mut only_new = device(
+        "d",
+        Keyring::new_at(6, b.keyring().get(6).unwrap().clone(), T0),
+        &clock,
+    );
+    assert_eq!(
+        rejection(only_new.open("fleet/x", &old2)),
+        Rejection::UnknownEpoch(5)
+    );
+}
+
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct RatchetVectors {
+    description: String,
+    label: String,
+    start_epoch: u32,
+    start_secret: String,
+    chain: Vec<(u32, String)>,
+}
+
+#[test]
+fn ratchet_vectors_match() {
+    let start = *b"mqseal ratchet vector: epoch 1!!";
+    let mut s = GroupSecret::from_bytes(start);
+    let mut chain = Vec::new();
+    for e in 2..=5u32 {
+        s = keys::ratchet_secret(provider(), &s, e);
+        chain.push((e, hex::encode(s.expose_secret())));
+    }
+    // Both backends agree.
+    let mut r = GroupSecret::from_bytes(start);
+    for (e, hexed) in &chain {
+        r = keys::ratchet_secret(&crypto::rustcrypto::PROVIDER, &r, *e);
+        assert_eq!(&hex::encode(r.expose_secret()), hexed);
+    }
+    let v = RatchetVectors {
+        description: "secret(e) = HKDF-SHA256(salt = \"mqseal/v1 ratchet\", IKM = secret(e-1), info = u32be(e), L = 32)".into(),
+        label: "mqseal/v1 ratchet".into(),
+        start_epoch: 1,
+        start_secret: hex::encode(start),
+        chain,
+    };
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors/ratchet.json");
+    if std::env::var_os("MQSEAL_REGENERATE_VECTORS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path)
+        .expect("docs/vectors/ratchet.json; regenerate with MQSEAL_REGENERATE_VECTORS=1");
+    assert_eq!(committed, text);
+}
+
+#[test]
+fn usage_limits_ask_for_rotation_then_refuse_to_seal() {
+    let clock = ManualClock::new(T0);
+    let limits = KeyLimits {
+        soft_messages: 3,
+        hard_messages: 5,
+        soft_age: Duration::from_secs(100),
+        hard_age: Duration::from_secs(200),
+    };
+    let build = |clock: &ManualClock| {
+        Endpoint::builder(policy())
+            .sender_id(SenderId::new(b"s").unwrap())
+            .keyring(Keyring::new_at(1, secret(1), T0))
+            .counter_store(MemoryCounterStore::new())
+            .clock(clock.clone())
+            .key_limits(limits)
+            .build()
+            .unwrap()
+    };
+    let mut ep = build(&clock);
+    for _ in 0..3 {
+        ep.seal("fleet/a", b"x").unwrap();
+        assert!(ep.rotation_due().is_none());
+    }
+    ep.seal("fleet/a", b"x").unwrap();
+    assert_eq!(
+        ep.rotation_due(),
+        Some(RotationDue {
+            epoch: 1,
+            limit: UsageLimit::Messages(3)
+        })
+    );
+    ep.seal("fleet/a", b"x").unwrap();
+    let err = ep.seal("fleet/a", b"x").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Key(KeyError::UsageLimit {
+                epoch: 1,
+                limit: UsageLimit::Messages(5)
+            })
+        ),
+        "{err}"
+    );
+    // Rotating clears the request and sealing resumes.
+    ep.with_keyring(|k| {
+        k.add_at(2, secret(2), T0)?;
+        k.promote(2)
+    })
+    .unwrap();
+    assert!(ep.rotation_due().is_none());
+    ep.seal("fleet/a", b"x").unwrap();
+
+    // Age.
+    let mut ep = build(&clock);
+    clock.set(T0 + 150_000);
+    ep.seal("fleet/a", b"x").unwrap();
+    assert_eq!(ep.rotation_due().unwrap().limit, UsageLimit::AgeMs(100_000));
+    clock.set(T0 + 200_000);
+    assert!(matches!(
+        ep.seal("fleet/a", b"x"),
+        Err(Error::Key(KeyError::UsageLimit {
+            limit: UsageLimit::AgeMs(200_000),
+            ..
+        }))
+    ));
+}
+
+struct Fleet {
+    admin: Identity,
+    members: BTreeMap<&'static str, Identity>,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let id = |s: &str| {
+            Identity::generate(SenderId::try_from(s).unwrap(), provider().random).unwrap()
+        };
+        Fleet {
+            admin: id("admin"),
+            members: ["robot", "sensor", "offline", "stolen"]
+                .into_iter()
+                .map(|n| (n, id(n)))
+                .collect(),
+        }
+    }
+
+    fn trust(&self) -> TrustStore {
+        let mut t = TrustStore::new();
+        t.set_admin(self.admin.sender_id, self.admin.public(provider()).signing);
+        t
+    }
+
+    fn endpoint(&self, name: &str, clock: &ManualClock) -> Endpoint {
+        Endpoint::builder(policy())
+            .identity(self.members[name].clone())
+            .keyring(Keyring::new_at(1, secret(1), T0))
+            .trust(self.trust())
+            .counter_store(MemoryCounterStore::new())
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    }
+
+    fn rekey(&self, epoch: u32, s: &GroupSecret, recipients: &[&str], removed: &[&str]) -> Vec<u8> {
+        let mut b = RekeyBuilder::new(epoch, s).grace(GRACE);
+        for r in recipients {
+            b = b.recipient(self.members[r].public(provider()));
+        }
+        for r in removed {
+            b = b.remove(SenderId::try_from(*r).unwrap());
+        }
+        b.sign(provider(), &self.admin, T0).unwrap()
+    }
+}
+
+#[test]
+fn rekey_on_removal_locks_out_the_removed_member_and_the_offline_one_catches_up() {
+    let fleet = Fleet::new();
+    let clock = ManualClock::new(T0);
+    let bus = MemoryBus::new();
+    let mut robot = fleet.endpoint("robot", &clock);
+    let mut sensor = fleet.endpoint("sensor", &clock);
+    let mut stolen = fleet.endpoint("stolen", &clock);
+
+    // The station publishes one rekey message, retained, on the control topic.
+    let new_secret = GroupSecret::generate(provider().random).unwrap();
+    let msg = fleet.rekey(2, &new_secret, &["robot", "sensor", "offline"], &["stolen"]);
+    bus.client()
+        .publish("mqseal/rekey", &msg, QoS::AtLeastOnce, true)
+        .unwrap();
+
+    // The online members apply it.
+    for ep in [&mut robot, &mut sensor] {
+        let applied = ep.apply_rekey(&msg).unwrap();
+        assert_eq!(applied.epoch, 2);
+        assert_eq!(applied.removed, vec![SenderId::new(b"stolen").unwrap()]);
+        assert_eq!(ep.keyring().active().unwrap().0, 2);
+    }
+    // The removed member holds every old key but is not a recipient.
+    assert_eq!(
+        rejection(stolen.apply_rekey(&msg)),
+        Rejection::NotARecipient
+    );
+    let m = robot.seal("fleet/cmd", b"after the rekey").unwrap();
+    assert_eq!(
+        rejection(stolen.open("fleet/cmd", &m)),
+        Rejection::UnknownEpoch(2)
+    );
+    assert_eq!(sensor.open("fleet/cmd", &m).unwrap().0, b"after the rekey");
+    // What the removed member still sends under the old epoch is refused: it is revoked.
+    let from_stolen = stolen.seal("fleet/cmd", b"forged").unwrap();
+    assert_eq!(
+        rejection(robot.open("fleet/cmd", &from_stolen)),
+        Rejection::UnknownSender
+    );
+
+    // The offline member connects later and finds the retained message.
+    let mut offline = fleet.endpoint("offline", &clock);
+    let mut client = bus.client();
+    client.subscribe("mqseal/rekey", QoS::AtLeastOnce).unwrap();
+    let retained = client.try_recv().unwrap().expect("retained rekey");
+    assert!(retained.retain);
+    offline.apply_rekey(&retained.payload).unwrap();
+    assert_eq!(offline.open("fleet/cmd", &m).unwrap().0, b"after the rekey");
+}
+
+#[test]
+fn forged_replayed_and_tampered_rekeys_are_rejected_and_change_nothing() {
+    let fleet = Fleet::new();
+    let clock = ManualClock::new(T0);
+    let mut robot = fleet.endpoint("robot", &clock);
+    let s2 = GroupSecret::generate(provider().random).unwrap();
+    let good = fleet.rekey(2, &s2, &["robot", "sensor"], &["stolen"]);
+
+    let snapshot = |ep: &Endpoint| {
+        (
+            ep.keyring().all_epochs().collect::<Vec<_>>(),
+            ep.keyring().get(1).cloned(),
+        )
+    };
+    let before = snapshot(&robot);
+
+    // Signed by someone who is not the admin.
+    let impostor = Identity::generate(SenderId::new(b"admin").unwrap(), provider().random).unwrap();
+    let forged = RekeyBuilder::new(2, &s2)
+        .recipient(fleet.members["robot"].public(provider()))
+        .sign(provider(), &impostor, T0)
+        .unwrap();
+    assert_eq!(
+        rejection(robot.apply_rekey(&forged)),
+        Rejection::Unauthenticated
+    );
+
+    // Any flipped bit: in the header, a wrapping or the signature.
+    for i in (0..good.len()).step_by(7) {
+        let mut bad = good.clone();
+        bad[i] ^= 0x10;
+        assert!(
+            robot.apply_rekey(&bad).is_err(),
+            "flip at byte {i} accepted"
+        );
+    }
+    // Truncated or extended.
+    assert!(robot.apply_rekey(&good[..good.len() - 1]).is_err());
+    let mut long = good.clone();
+    long.push(0);
+    assert!(robot.apply_rekey(&long).is_err());
+    assert_eq!(
+        snapshot(&robot),
+        before,
+        "a rejected rekey changed the keyring"
+    );
+
+    // The real one is applied; replaying it, or an older one, is refused.
+    robot.apply_rekey(&good).unwrap();
+    let after = snapshot(&robot);
+    assert_eq!(rejection(robot.apply_rekey(&good)), Rejection::Replayed);
+    let older = fleet.rekey(
+        2,
+        &GroupSecret::generate(provider().random).unwrap(),
+        &["robot"],
+        &[],
+    );
+    assert_eq!(rejection(robot.apply_rekey(&older)), Rejection::Replayed);
+    assert_eq!(snapshot(&robot), after);
+}
+
+#[test]
+fn key_files_round_trip_are_private_and_corruption_is_a_clear_error() {
+    let p = provider();
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new();
+    let id = &fleet.members["robot"];
+    let ring_path = dir.path().join("fleet.keyring");
+    let id_path = dir.path().join("robot.identity");
+    let trust_path = dir.path().join("trust");
+
+    let mut ring = Keyring::new_at(1, secret(1), T0);
+    ring.add_at(2, secret(2), T0 + 1).unwrap();
+    keyfile::save_keyring(p, &ring_path, &ring).unwrap();
+    keyfile::save_identity(p, &id_path, id).unwrap();
+    let mut trust = fleet.trust();
+    trust.insert_identity(&fleet.members["sensor"].public(p));
+    keyfile::save_trust(p, &trust_path, &trust).unwrap();
+
+    let r = keyfile::load_keyring(p, &ring_path).unwrap();
+    assert_eq!(
+        r.all_epochs().collect::<Vec<_>>(),
+        ring.all_epochs().collect::<Vec<_>>()
+    );
+    assert_eq!(r.get(2), ring.get(2));
+    let i = keyfile::load_identity(p, &id_path).unwrap();
+    assert_eq!(i.public(p), id.public(p));
+    let t = keyfile::load_trust(p, &trust_path).unwrap();
+    assert_eq!(t.admin(), trust.admin());
+    let sensor = SenderId::new(b"sensor").unwrap();
+    assert_eq!(t.agreement_key(&sensor), trust.agreement_key(&sensor));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for path in [&ring_path, &id_path, &trust_path] {
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        std::fs::set_permissions(&ring_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = keyfile::load_keyring(p, &ring_path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("readable by others") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&ring_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    // A keyring file is not an identity file.
+    let err = keyfile::load_identity(p, &ring_path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected: identity"), "{err}");
+
+    let bytes = std::fs::read(&ring_path).unwrap();
+    let bad_path = dir.path().join("bad.keyring");
+    let write_bad = |b: &[u8]| {
+        std::fs::write(&bad_path, b).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&bad_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        keyfile::load_keyring(p, &bad_path).map(|_| ())
+    };
+    for len in [0, 5, 8, 39, bytes.len() - 1] {
+        let err = write_bad(&bytes[..len]).unwrap_err().to_string();
+        assert!(err.contains("bad.keyring"), "{err}");
+    }
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(write_bad(&b).is_err(), "flip at {i} accepted");
+    }
+}
+
+/// The model: epoch -> state, plus which is active.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    epochs: BTreeMap<u32, EpochState>,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(u32),
+    Promote(u32),
+    Retire(u32),
+    Ratchet,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u32..8).prop_map(Op::Add),
+        (0u32..8).prop_map(Op::Promote),
+        (0u32..8).prop_map(Op::Retire),
+        Just(Op::Ratchet),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn keyring_matches_its_model(ops in prop::collection::vec(op(), 0..40)) {
+        let mut k = Keyring::new_at(0, secret(0), T0);
+        let mut m = Model::default();
+        m.epochs.insert(0, EpochState::Active);
+        for op in ops {
+            match op {
+                Op::Add(e) => {
+                    let ok = k.add_at(e, secret(e as u8 + 1), T0).is_ok();
+                    prop_assert_eq!(ok, !m.epochs.contains_key(&e));
+                    if ok { m.epochs.insert(e, EpochState::AcceptOnly); }
+                }
+                Op::Promote(e) => {
+                    let r = k.promote(e);
+                    match m.epochs.get(&e).copied() {
+                        None | Some(EpochState::Retired) => prop_assert!(r.is_err()),
+                        Some(_) => {
+                            prop_assert!(r.is_ok());
+                            for s in m.epochs.values_mut() {
+                                if *s == EpochState::Active { *s = EpochState::AcceptOnly; }
+                            }
+                            m.epochs.insert(e, EpochState::Active);
+                        }
+                    }
+                }
+                Op::Retire(e) => {
+                    let r = k.retire(e);
+                    match m.epochs.get(&e).copied() {
+                        None | Some(EpochState::Active) => prop_assert!(r.is_err()),
+                        Some(_) => { prop_assert!(r.is_ok()); m.epochs.insert(e, EpochState::Retired); }
+                    }
+                }
+                Op::Ratchet => {
+                    let has_active = m.epochs.values().any(|s| *s == EpochState::Active);
+                    let r = k.ratchet(provider(), T0, GRACE);
+                    prop_assert_eq!(r.is_ok(), has_active);
+                    if let Ok(e) = r {
+                        prop_assert_eq!(e, m.epochs.keys().next_back().unwrap() + 1);
+                        for s in m.epochs.values_mut() {
+                            if *s == EpochState::Active { *s = EpochState::AcceptOnly; }
+                        }
+                        m.epochs.insert(e, EpochState::Active);
+                    }
+                }
+            }
+            // The keyring agrees with the model after every step.
+            prop_assert_eq!(k.all_epochs().collect::<BTreeMap<_, _>>(), m.epochs.clone());
+            prop_assert!(m.epochs.values().filter(|s| **s == EpochState::Active).count() <= 1);
+            for (e, s) in &m.epochs {
+                prop_assert_eq!(k.get(*e).is_some(), *s != EpochState::Retired);
+            }
+            prop_assert_eq!(k.active().map(|a| a.0), m.epochs.iter().find(|(_, s)| **s == EpochState::Active).map(|(e, _)| *e));
+        }
+    }
+
+    #[test]
+    fn damaged_key_files_never_load(cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), byte in 1u8..=255) {
+        let p = provider();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        keyfile::save_keyring(p, &path, &Keyring::new_at(3, secret(3), T0)).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut b = bytes.clone();
+        let i = flip.index(b.len());
+        b[i] ^= byte;
+        std::fs::write(&path, &b).unwrap();
+        prop_assert!(keyfile::load_keyring(p, &path).is_err());
+        std::fs::write(&path, &bytes[..cut.index(bytes.len())]).unwrap();
+        prop_assert!(keyfile::load_keyring(p, &path).is_err());
+    }
+}
