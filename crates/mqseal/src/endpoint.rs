@@ -9,17 +9,20 @@
 //! tag or MAC, the timestamp; only then is the counter recorded. A message that
 //! fails any check leaves the endpoint exactly as it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
 use crate::crypto::{CryptoProvider, VerifyingKey};
 use crate::envelope::{self, Header, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite};
-use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection};
+use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection, UsageLimit};
 use crate::freshness::{Clock, SystemClock};
 use crate::kdf::{self, SenderKeys, SymKey};
-use crate::keys::{Keyring, SecretBytes32, SenderId, SigningKey, TrustStore};
+use crate::keys::{
+    AgreementKey, EpochState, Identity, Keyring, SecretBytes32, SenderId, SigningKey, TrustStore,
+};
 use crate::policy::{Policy, Protection, validate_topic};
 use crate::protect::{encrypt, mac, sign};
 use crate::replay::{Authenticated, DEFAULT_WINDOW, ReplayWindow};
@@ -203,6 +206,51 @@ pub struct Endpoint {
     send: HashMap<u32, SendState>,
     recv: HashMap<(u32, SenderId), RecvState>,
     aad: Vec<u8>,
+    limits: KeyLimits,
+    rotation_due: Option<RotationDue>,
+    agreement: Option<AgreementKey>,
+    trust_store: TrustStore,
+    revoked: HashSet<SenderId>,
+}
+
+/// Usage limits of a sender's key under one epoch.
+///
+/// Past a soft limit, sealing goes on and [`Endpoint::rotation_due`] asks for
+/// a rotation; at a hard limit, sealing is refused with
+/// [`KeyError::UsageLimit`](crate::KeyError::UsageLimit). The defaults stay
+/// far below the AEAD limits: 2^22 / 2^23 messages per sender and epoch
+/// (OSCORE's draft limits 2^20 per key, TLS 1.3 2^24.5 records), and an age of
+/// 60 / 90 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLimits {
+    /// Messages per sender and epoch after which rotation is asked for.
+    pub soft_messages: u64,
+    /// Messages per sender and epoch after which sealing is refused.
+    pub hard_messages: u64,
+    /// Epoch age after which rotation is asked for.
+    pub soft_age: Duration,
+    /// Epoch age after which sealing is refused.
+    pub hard_age: Duration,
+}
+
+impl Default for KeyLimits {
+    fn default() -> Self {
+        KeyLimits {
+            soft_messages: 1 << 22,
+            hard_messages: 1 << 23,
+            soft_age: Duration::from_secs(60 * 86_400),
+            hard_age: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+/// Why [`Endpoint::rotation_due`] asks for a new epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationDue {
+    /// The epoch that should be replaced.
+    pub epoch: u32,
+    /// The soft limit that was passed.
+    pub limit: UsageLimit,
 }
 
 impl fmt::Debug for Endpoint {
@@ -233,6 +281,8 @@ pub struct EndpointBuilder {
     window: usize,
     max_senders: usize,
     max_payload: usize,
+    limits: KeyLimits,
+    agreement: Option<AgreementKey>,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -259,6 +309,21 @@ impl EndpointBuilder {
     /// The group keyring. Required when the policy encrypts or MACs.
     pub fn keyring(mut self, keyring: Keyring) -> Self {
         self.keyring = Some(keyring);
+        self
+    }
+
+    /// This device's identity: sender id, signing key and X25519 key (which
+    /// lets it receive rekey messages, see [`Endpoint::apply_rekey`]).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.sender_id = Some(identity.sender_id);
+        self.signing_key = Some(identity.signing_key.clone());
+        self.agreement = Some(identity.agreement_key.clone());
+        self
+    }
+
+    /// Usage limits for this sender's keys (default: [`KeyLimits::default`]).
+    pub fn key_limits(mut self, limits: KeyLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -369,6 +434,11 @@ impl EndpointBuilder {
             send: HashMap::new(),
             recv: HashMap::new(),
             aad: Vec::with_capacity(MAX_HEADER_LEN + 2 + 128),
+            limits: self.limits,
+            rotation_due: None,
+            agreement: self.agreement,
+            trust_store: self.trust,
+            revoked: HashSet::new(),
         })
     }
 }
@@ -405,6 +475,8 @@ impl Endpoint {
             window: DEFAULT_WINDOW,
             max_senders: DEFAULT_MAX_SENDERS,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            limits: KeyLimits::default(),
+            agreement: None,
         }
     }
 
@@ -418,10 +490,38 @@ impl Endpoint {
         &self.keyring
     }
 
-    /// Replaces the keyring. Cached keys of epochs no longer present are
-    /// erased. Replay windows are kept, so a message accepted before cannot
-    /// be accepted again (sign-only envelopes do not depend on the keyring).
+    /// Replaces the keyring. See [`Endpoint::with_keyring`].
     pub fn set_keyring(&mut self, keyring: Keyring) {
+        self.keyring = keyring;
+        self.reconcile_keys();
+    }
+
+    /// Changes the keyring (add, promote, retire, ratchet) and then erases
+    /// every cached key of an epoch that is no longer held. Replay windows are
+    /// kept, so a message accepted before cannot be accepted again.
+    ///
+    /// ```
+    /// # use mqseal::*;
+    /// # let policy = Policy::builder().rule("t", Protection::mac())?.build();
+    /// # let mut ep = Endpoint::builder(policy)
+    /// #     .keyring(Keyring::new(1, GroupSecret::from_bytes([1; 32])))
+    /// #     .build()?;
+    /// ep.with_keyring(|k| {
+    ///     k.add(2, GroupSecret::from_bytes([2; 32]))?;
+    ///     k.promote(2)?;
+    ///     k.retire(1)
+    /// })?;
+    /// assert_eq!(ep.keyring().active().unwrap().0, 2);
+    /// # Ok::<(), mqseal::Error>(())
+    /// ```
+    pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut Keyring) -> R) -> R {
+        let r = f(&mut self.keyring);
+        self.reconcile_keys();
+        r
+    }
+
+    fn reconcile_keys(&mut self) {
+        let keyring = &self.keyring;
         let keep = |e: &u32| keyring.get(*e).is_some();
         self.prks.retain(|e, _| keep(e));
         self.send.retain(|e, _| keep(e));
@@ -430,7 +530,73 @@ impl Endpoint {
                 st.keys = Default::default();
             }
         }
-        self.keyring = keyring;
+        if self
+            .rotation_due
+            .is_some_and(|r| keyring.active().map(|a| a.0) != Some(r.epoch))
+        {
+            self.rotation_due = None;
+        }
+    }
+
+    /// Retires the epochs whose grace period is over (checked on every seal
+    /// and open; cheap when nothing is scheduled).
+    fn retire_due(&mut self) {
+        if let Some(t) = self.keyring.next_retirement() {
+            let now = self.clock.now_ms();
+            if now >= t {
+                self.keyring.retire_due(now);
+                self.reconcile_keys();
+            }
+        }
+    }
+
+    /// Set when a soft usage limit of the active epoch was passed: rotate.
+    pub fn rotation_due(&self) -> Option<RotationDue> {
+        self.rotation_due
+    }
+
+    /// The trust store this endpoint was built with, less revoked senders.
+    pub fn trust_store(&self) -> &TrustStore {
+        &self.trust_store
+    }
+
+    /// Senders removed by a rekey message: all their messages are rejected.
+    pub fn is_revoked(&self, sender: &SenderId) -> bool {
+        self.revoked.contains(sender)
+    }
+
+    /// Verifies a rekey message from the admin and, if it is for this device
+    /// and newer than every epoch held, installs its secret as the new active
+    /// epoch (the previous one retires after the message's grace period) and
+    /// revokes the senders it removes. A message that fails any check leaves
+    /// the endpoint unchanged. See [`crate::rekey`].
+    pub fn apply_rekey(&mut self, message: &[u8]) -> Result<crate::rekey::Applied, Error> {
+        let me = self.sender_id.ok_or(ConfigError::NoSenderId)?;
+        let agreement = self.agreement.as_ref().ok_or(ConfigError::NoAgreementKey)?;
+        let (admin_id, admin_key) = *self.trust_store.admin().ok_or(ConfigError::NoAdminKey)?;
+        let opened = crate::rekey::open(
+            self.provider,
+            message,
+            &admin_id,
+            &admin_key,
+            &me,
+            agreement,
+            self.keyring.max_epoch(),
+        )?;
+        let now = self.clock.now_ms();
+        let epoch = opened.epoch;
+        let grace = opened.grace;
+        let removed = opened.removed.clone();
+        self.with_keyring(|k| {
+            k.add_at(epoch, opened.secret, now)?;
+            k.promote_with_grace(epoch, now, grace)
+        })?;
+        for id in &removed {
+            self.trust.remove(id);
+            self.trust_store.remove(id);
+            self.revoked.insert(*id);
+        }
+        Ok(crate::rekey::Applied { epoch, removed })
     }
 
     /// The crypto provider.
@@ -532,6 +698,7 @@ impl Endpoint {
             .into());
         }
         let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
+        self.retire_due();
         if suite.signed() && self.signer.is_none() {
             return Err(ConfigError::NoSigningKey {
                 topic: topic.to_owned(),
@@ -561,8 +728,44 @@ impl Endpoint {
         };
         if suite.symmetric().is_some() && state.keys[suite.index()].is_none() {
             let prk = prk_for(&mut self.prks, self.provider, &self.keyring, epoch)
-                .ok_or(ConfigError::NoSuchEpoch(epoch))?;
+                .ok_or(KeyError::NoSuchEpoch(epoch))?;
             state.keys[suite.index()] = kdf::derive(self.provider, prk, suite, epoch, &sender);
+        }
+        // Usage limits of this sender's key under the epoch.
+        let used = state.counter.peek();
+        if used >= self.limits.hard_messages {
+            return Err(KeyError::UsageLimit {
+                epoch,
+                limit: UsageLimit::Messages(self.limits.hard_messages),
+            }
+            .into());
+        }
+        if let Some(created) = self
+            .keyring
+            .created_ms(epoch)
+            .filter(|_| suite.symmetric().is_some())
+        {
+            let age = self.clock.now_ms().saturating_sub(created);
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            if age >= ms(self.limits.hard_age) {
+                return Err(KeyError::UsageLimit {
+                    epoch,
+                    limit: UsageLimit::AgeMs(ms(self.limits.hard_age)),
+                }
+                .into());
+            }
+            if age >= ms(self.limits.soft_age) && self.rotation_due.is_none() {
+                self.rotation_due = Some(RotationDue {
+                    epoch,
+                    limit: UsageLimit::AgeMs(ms(self.limits.soft_age)),
+                });
+            }
+        }
+        if used >= self.limits.soft_messages && self.rotation_due.is_none() {
+            self.rotation_due = Some(RotationDue {
+                epoch,
+                limit: UsageLimit::Messages(self.limits.soft_messages),
+            });
         }
         let counter = state.counter.next(store, &scope, self.send_block)?;
         let timestamp_ms = p
@@ -777,9 +980,17 @@ impl Endpoint {
         let (tag, sig) = trailer.split_at(suite.tag_len());
         let key = (m.epoch, m.sender);
 
-        // Keys: the epoch must be in the keyring, the sender trusted.
+        // Keys: the epoch must be held, the sender trusted and not revoked.
+        self.retire_due();
         if suite.symmetric().is_some() && self.keyring.get(m.epoch).is_none() {
-            return Err(Rejection::UnknownEpoch(m.epoch).into());
+            return Err(match self.keyring.state(m.epoch) {
+                Some(EpochState::Retired) => Rejection::RetiredEpoch(m.epoch),
+                _ => Rejection::UnknownEpoch(m.epoch),
+            }
+            .into());
+        }
+        if !self.revoked.is_empty() && self.revoked.contains(&m.sender) {
+            return Err(Rejection::UnknownSender.into());
         }
         let verifier = if suite.signed() {
             Some(self.trust.get(&m.sender).ok_or(Rejection::UnknownSender)?)
