@@ -55,6 +55,9 @@ pub enum SecureEvent {
     Message(Received),
     /// A received message that failed a check; the loop goes on.
     Rejected(Rejected),
+    /// A rekey message on the endpoint's rekey topic was verified and
+    /// applied: the endpoint now sends under a new epoch.
+    Rekeyed(mqseal::rekey::Applied),
     /// A redelivery of an envelope already delivered; dropped.
     Duplicate {
         /// The topic.
@@ -100,6 +103,7 @@ impl Shared {
             Delivery::Accepted(m) => SecureEvent::Message(m),
             Delivery::Rejected(r) => SecureEvent::Rejected(r),
             Delivery::Duplicate { topic } => SecureEvent::Duplicate { topic },
+            Delivery::Rekeyed(applied) => SecureEvent::Rekeyed(applied),
         }
     }
 }

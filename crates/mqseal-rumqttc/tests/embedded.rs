@@ -77,3 +77,84 @@ async fn clones_of_a_client_share_one_counter() {
     }
     assert!(rx.next(1).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_rekey_reaches_online_and_offline_devices_through_the_broker() {
+    use mqseal::rekey::RekeyBuilder;
+    use mqseal::*;
+    let broker = EmbeddedBroker::start().unwrap();
+    let provider = crypto::default_provider();
+    let admin = Identity::generate(SenderId::new(b"admin").unwrap(), provider.random).unwrap();
+    let robot = Identity::generate(SenderId::new(b"robot").unwrap(), provider.random).unwrap();
+    let late = Identity::generate(SenderId::new(b"late").unwrap(), provider.random).unwrap();
+    let device = |id: &Identity| {
+        let mut trust = TrustStore::new();
+        trust.set_admin(admin.sender_id, admin.public(provider).signing);
+        Endpoint::builder(policy())
+            .identity(id.clone())
+            .keyring(Keyring::new(1, GroupSecret::from_bytes(SECRET)))
+            .trust(trust)
+            .counter_store(MemoryCounterStore::new())
+            .rekey_topic("mqseal/rekey")
+            .build()
+            .unwrap()
+    };
+    let mut online = peer(options("robot", broker.port()), device(&robot));
+    online.wait_connected().await;
+    online.subscribe("mqseal/rekey", QoS::AtLeastOnce).await;
+
+    let secret = GroupSecret::generate(provider.random).unwrap();
+    let msg = RekeyBuilder::new(2, &secret)
+        .recipient(robot.public(provider))
+        .recipient(late.public(provider))
+        .remove(SenderId::new(b"stolen").unwrap())
+        .sign(provider, &admin, 0)
+        .unwrap();
+    let (raw_admin, _rx, mut up) = raw(options("admin", broker.port()));
+    assert_eq!(up.recv().await, Some(true));
+    raw_admin
+        .publish(
+            "mqseal/rekey",
+            mqseal_rumqttc::rumqttc::QoS::AtLeastOnce,
+            true,
+            msg,
+        )
+        .await
+        .unwrap();
+    match online.next(10).await.expect("rekey arrives") {
+        SecureEvent::Rekeyed(a) => assert_eq!(a.epoch, 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        online
+            .client
+            .with_endpoint(|e| e.keyring().active().unwrap().0),
+        2
+    );
+
+    // A device that was offline connects later and catches up from the retained message.
+    let mut offline = peer(options("late", broker.port()), device(&late));
+    offline.wait_connected().await;
+    offline
+        .client
+        .subscribe("mqseal/rekey", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    match offline.next(10).await.expect("retained rekey arrives") {
+        SecureEvent::Rekeyed(a) => assert_eq!(a.epoch, 2),
+        other => panic!("{other:?}"),
+    }
+    offline.subscribe("sensors/#", QoS::AtLeastOnce).await;
+    online
+        .client
+        .publish("sensors/r", QoS::AtLeastOnce, false, b"epoch 2")
+        .await
+        .unwrap();
+    match offline.next(10).await.expect("message under the new epoch") {
+        SecureEvent::Message(m) => {
+            assert_eq!(m.payload, b"epoch 2");
+            assert_eq!(m.envelope.unwrap().epoch, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -211,6 +211,7 @@ pub struct Endpoint {
     agreement: Option<AgreementKey>,
     trust_store: TrustStore,
     revoked: HashSet<SenderId>,
+    rekey_topic: Option<String>,
 }
 
 /// Usage limits of a sender's key under one epoch.
@@ -283,6 +284,7 @@ pub struct EndpointBuilder {
     max_payload: usize,
     limits: KeyLimits,
     agreement: Option<AgreementKey>,
+    rekey_topic: Option<String>,
 }
 
 impl fmt::Debug for EndpointBuilder {
@@ -318,6 +320,15 @@ impl EndpointBuilder {
         self.sender_id = Some(identity.sender_id);
         self.signing_key = Some(identity.signing_key.clone());
         self.agreement = Some(identity.agreement_key.clone());
+        self
+    }
+
+    /// The topic on which rekey messages arrive. Messages received on it are
+    /// applied with [`Endpoint::apply_rekey`] by the secure layer and the
+    /// adapters instead of being opened as envelopes (they carry their own
+    /// signature); no policy rule is needed for it.
+    pub fn rekey_topic(mut self, topic: &str) -> Self {
+        self.rekey_topic = Some(topic.to_owned());
         self
     }
 
@@ -439,6 +450,7 @@ impl EndpointBuilder {
             agreement: self.agreement,
             trust_store: self.trust,
             revoked: HashSet::new(),
+            rekey_topic: self.rekey_topic,
         })
     }
 }
@@ -477,6 +489,7 @@ impl Endpoint {
             max_payload: DEFAULT_MAX_PAYLOAD,
             limits: KeyLimits::default(),
             agreement: None,
+            rekey_topic: None,
         }
     }
 
@@ -548,6 +561,11 @@ impl Endpoint {
                 self.reconcile_keys();
             }
         }
+    }
+
+    /// The topic rekey messages arrive on, if configured.
+    pub fn rekey_topic(&self) -> Option<&str> {
+        self.rekey_topic.as_deref()
     }
 
     /// Set when a soft usage limit of the active epoch was passed: rotate.

@@ -179,6 +179,8 @@ pub enum Delivery {
     Accepted(Received),
     /// Rejected; the receive path goes on.
     Rejected(Rejected),
+    /// A rekey message on the endpoint's rekey topic was verified and applied.
+    Rekeyed(crate::rekey::Applied),
     /// A redelivery (DUP flag set) of an envelope that was already accepted:
     /// the application already has it. Counted in [`Stats::duplicates`].
     Duplicate {
@@ -287,6 +289,19 @@ impl<S: PubSub> Secure<S> {
 /// `stats`. The building block of every adapter: the payload is decrypted in
 /// place and moved to the front of its own buffer, without another allocation.
 pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message) -> Delivery {
+    if endpoint.rekey_topic() == Some(msg.topic.as_str()) {
+        return match endpoint.apply_rekey(&msg.payload) {
+            Ok(applied) => Delivery::Rekeyed(applied),
+            Err(error) => {
+                let kind = error.rejection().map_or("local_error", |r| r.kind());
+                *stats.rejected.entry(kind).or_default() += 1;
+                Delivery::Rejected(Rejected {
+                    topic: msg.topic,
+                    error,
+                })
+            }
+        };
+    }
     match endpoint.open_in_place(&msg.topic, &mut msg.payload) {
         Ok(opened) => {
             let envelope = opened.envelope;

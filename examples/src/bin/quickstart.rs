@@ -141,6 +141,7 @@ fn drain(name: &str, client: &mut Secure<MemoryClient>) {
                 );
             }
             Delivery::Rejected(r) => println!("  {name} REJECTED {:<16} {}", r.topic, r.error),
+            Delivery::Rekeyed(a) => println!("  {name} moved to key epoch {}", a.epoch),
             Delivery::Duplicate { topic } => {
                 println!("  {name} dropped a redelivered duplicate on {topic}")
             }

@@ -460,6 +460,7 @@ fn secure_layer_keeps_receiving_after_rejections() {
             Delivery::Accepted(m) => accepted.push(m.payload),
             Delivery::Rejected(r) => rejected.push(r.error.rejection().unwrap().kind()),
             Delivery::Duplicate { .. } => panic!("no redelivery on the memory bus"),
+            Delivery::Rekeyed(_) => panic!("no rekey topic configured"),
         }
     }
     assert_eq!(accepted, vec![b"one".to_vec(), b"two".to_vec()]);
