@@ -1,0 +1,251 @@
+//! The command line's grammar and its help texts.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::provision::{parse_client_name, parse_server_name};
+
+const LONG_ABOUT: &str = "\
+mqseal secures MQTT payloads end to end: the broker and anyone subscribed to # see only
+ciphertext, and a forged, moved, replayed or stale message is rejected.
+
+This command inspects envelopes without any key, and provisions a Mosquitto broker: a private
+CA, a certificate and a password per client, least-privilege access rules and a TLS-only
+configuration.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  Decode an envelope captured on the broker, without any key:
+    mosquitto_sub -t 'devices/robot-1/#' -C 1 -N ... | mqseal inspect
+
+  Provision a broker for two devices and a control station:
+    mqseal provision mosquitto --out /etc/mosquitto/mqseal --server-name broker.example.com \\
+      --server-ip 10.0.0.5 --client robot-1 --client robot-2 --admin station
+
+Exit status: 0 on success, 1 when the command fails (the message says why), 2 on a usage
+error. Run `mqseal help COMMAND` for a command's details.";
+
+/// The `mqseal` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqseal",
+    version,
+    about = "End-to-end security for MQTT payloads: inspect envelopes, provision brokers",
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+//
+// The key-file commands (`keygen`, `key add|promote|retire|list`, `rekey`,
+// `seal`, `open`, `pub`, `sub`) join this enum as variants of their own once
+// the key-file API of the `mqseal` crate is in place.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode an envelope without any key and print its header fields
+    #[command(long_about = INSPECT_ABOUT, after_long_help = INSPECT_AFTER)]
+    Inspect(InspectArgs),
+    /// Generate a Mosquitto deployment: private CA, certificates, passwords, ACL
+    #[command(
+        subcommand,
+        long_about = PROVISION_ABOUT,
+        after_long_help = PROVISION_AFTER
+    )]
+    Provision(Provision),
+}
+
+const INSPECT_ABOUT: &str = "\
+Decode an envelope without any key and print its header fields.
+
+Reads one envelope from standard input (or FILE): raw bytes, or hexadecimal text with --hex.
+Prints the version, the suite (name and id), the key epoch, the sender id (quoted text when
+printable, hex otherwise), the counter, the timestamp (milliseconds since 1970 and ISO-8601
+UTC), the sizes of the header, body, tag and signature, and whether the body is readable: MAC
+and signature-only suites carry the payload in clear, which is then printed too.
+
+Only the structure is checked. Without the keys nothing says whether the envelope is authentic:
+every field shown may be forged. A malformed envelope is refused with the reason, and the exit
+status is 1.";
+
+const INSPECT_AFTER: &str = "\
+Examples:
+  One envelope as hex:
+    echo 100107046465763100cced3433ab3253167b0b72935d1b0a65 | mqseal inspect --hex
+
+  The next message on a topic, as raw bytes (-N: no newline added):
+    mosquitto_sub -h broker.example.com -p 8883 --cafile ca.crt --cert c.crt --key c.key \\
+      -t 'devices/robot-1/state' -C 1 -N | mqseal inspect
+
+  A file:
+    mqseal inspect envelope.bin";
+
+/// Arguments of `mqseal inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Read hexadecimal text (white space ignored) instead of raw bytes
+    #[arg(long)]
+    pub hex: bool,
+    /// Read the envelope from FILE instead of standard input
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+const PROVISION_ABOUT: &str = "\
+Generate a Mosquitto deployment: private CA, certificates, passwords, ACL.
+
+`provision mosquitto` writes a complete, working Mosquitto 2.0 deployment into a directory;
+`provision add-client` adds clients to it later. Nothing is interactive, and no external
+tool (openssl, mosquitto_passwd) is needed.";
+
+const PROVISION_AFTER: &str = "\
+Examples:
+  mqseal provision mosquitto --out ./broker --server-name broker.example.com \\
+    --server-ip 10.0.0.5 --client robot-1 --admin station
+  mqseal provision add-client --dir ./broker --client robot-2";
+
+/// The provisioning commands.
+#[derive(Debug, Subcommand)]
+pub enum Provision {
+    /// Write a complete Mosquitto 2.0 deployment into a directory
+    #[command(long_about = MOSQUITTO_ABOUT, after_long_help = MOSQUITTO_AFTER)]
+    Mosquitto(MosquittoArgs),
+    /// Add clients to a deployment made by `provision mosquitto`
+    #[command(long_about = ADD_CLIENT_ABOUT, after_long_help = ADD_CLIENT_AFTER)]
+    AddClient(AddClientArgs),
+}
+
+const MOSQUITTO_ABOUT: &str = "\
+Write a complete Mosquitto 2.0 deployment into a directory.
+
+Files written into --out DIR (secrets with mode 0600, each file replaced atomically):
+  mosquitto.conf         the broker configuration, with absolute paths
+  ca.crt, ca.key         a private CA (ECDSA P-256, 10 years); keep ca.key: add-client needs it
+  server.crt, .key       the broker's certificate: DNS name --server-name, addresses --server-ip
+  clients/NAME.crt       per client: a certificate with common name NAME,
+  clients/NAME.key       its private key,
+  clients/NAME.password  and a random password (192 bits)
+  passwd                 the password hashes, in Mosquitto's own format (PBKDF2-SHA512, $7$)
+  aclfile                the access rules
+
+The broker configuration: no anonymous access, one listener (TLS 1.2 or later, port 8883,
+--port to change), no plaintext listener. A client must present a certificate signed by the
+CA, and with the default --auth cert+password also its name and password (-u NAME -P
+PASSWORD); Mosquitto 2.0 does not tie that name to the certificate. With --auth cert the
+certificate's common name is the username and no password is checked.
+
+Access rules, least privilege: every client may publish to devices/NAME/# (its telemetry,
+state and replies) and subscribe to commands/NAME/# (the commands addressed to it), nothing
+else. An --admin client may publish and subscribe to every topic: a control station. A
+forbidden publish is dropped silently by Mosquitto; a forbidden subscription receives nothing.
+
+Started as root, mosquitto switches to the user `mosquitto`, who must be able to read
+server.key and passwd (chown them), or to the account named with --user.
+
+An existing deployment in DIR is never overwritten without --force. The client passwords are
+printed once at the end; progress goes to standard error.";
+
+const MOSQUITTO_AFTER: &str = "\
+Examples:
+  mqseal provision mosquitto --out /etc/mosquitto/mqseal --server-name broker.example.com \\
+    --server-ip 10.0.0.5 --client robot-1 --client robot-2 --admin station
+  mosquitto -c /etc/mosquitto/mqseal/mosquitto.conf
+
+  A local test broker, run as root, on 127.0.0.1 only:
+    mqseal provision mosquitto --out ./broker --server-name localhost --server-ip 127.0.0.1 \\
+      --client dev1 --port 18883 --bind 127.0.0.1 --user root";
+
+/// How clients authenticate to the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// A certificate from the CA, and the username and password of the client
+    #[value(name = "cert+password")]
+    CertPassword,
+    /// A certificate from the CA; its common name is the username
+    #[value(name = "cert")]
+    Cert,
+}
+
+/// Arguments of `mqseal provision mosquitto`.
+#[derive(Debug, Args)]
+pub struct MosquittoArgs {
+    /// The directory to write the deployment into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The DNS name clients connect to: the server certificate's name
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
+    pub server_name: String,
+    /// An IP address clients may connect to; repeat for several
+    #[arg(long = "server-ip", value_name = "IP")]
+    pub server_ips: Vec<IpAddr>,
+    /// A client to create: certificate common name and MQTT username; repeat for several
+    #[arg(
+        long = "client",
+        value_name = "NAME",
+        value_parser = parse_client_name,
+        required_unless_present = "admins"
+    )]
+    pub clients: Vec<String>,
+    /// A client that may publish and subscribe to every topic; repeat for several
+    #[arg(long = "admin", value_name = "NAME", value_parser = parse_client_name)]
+    pub admins: Vec<String>,
+    /// The port of the TLS listener
+    #[arg(long, value_name = "PORT", default_value_t = 8883)]
+    pub port: u16,
+    /// The address the listener binds to [default: every address]
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<IpAddr>,
+    /// How clients authenticate
+    #[arg(long, value_name = "MODE", default_value = "cert+password")]
+    pub auth: Auth,
+    /// The account mosquitto runs as when started as root (`root` for tests)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Validity of the server and client certificates, in days
+    #[arg(long, value_name = "DAYS", default_value_t = 825)]
+    pub days: u32,
+    /// Replace an existing deployment in DIR (a new CA: old certificates stop working)
+    #[arg(long)]
+    pub force: bool,
+}
+
+const ADD_CLIENT_ABOUT: &str = "\
+Add clients to a deployment made by `provision mosquitto`.
+
+For each client: a certificate signed by the deployment's CA (so ca.key must be in DIR), a
+key and a random password in clients/, a line appended to passwd and a block appended to
+aclfile. Nothing else changes: the other clients keep their certificates and passwords. A
+running broker reads passwd and aclfile again on SIGHUP.";
+
+const ADD_CLIENT_AFTER: &str = "\
+Examples:
+  mqseal provision add-client --dir /etc/mosquitto/mqseal --client robot-3
+  kill -HUP \"$(pidof mosquitto)\"";
+
+/// Arguments of `mqseal provision add-client`.
+#[derive(Debug, Args)]
+pub struct AddClientArgs {
+    /// The deployment's directory (the --out of `provision mosquitto`)
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// A client to add; repeat for several
+    #[arg(
+        long = "client",
+        value_name = "NAME",
+        value_parser = parse_client_name,
+        required_unless_present = "admins"
+    )]
+    pub clients: Vec<String>,
+    /// A client to add that may publish and subscribe to every topic
+    #[arg(long = "admin", value_name = "NAME", value_parser = parse_client_name)]
+    pub admins: Vec<String>,
+    /// Validity of the client certificates, in days
+    #[arg(long, value_name = "DAYS", default_value_t = 825)]
+    pub days: u32,
+}

@@ -1,0 +1,7 @@
+//! The `mqseal` command line. See `mqseal --help`.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    mqseal_cli::main()
+}

@@ -1,0 +1,641 @@
+//! `mqseal provision`: a complete Mosquitto 2.0 deployment, and clients added
+//! to it later.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ring::rand::SystemRandom;
+
+use crate::cli::{AddClientArgs, Auth, MosquittoArgs};
+use crate::files::{self, PUBLIC, SECRET};
+use crate::passwd;
+use crate::pki::{Ca, Issued};
+
+/// The files of a deployment, by absolute path.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The deployment directory (absolute).
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of `dir`, made absolute (Mosquitto needs absolute paths).
+    pub fn new(dir: &Path) -> Result<Layout, String> {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| format!("cannot resolve the directory {}: {e}", dir.display()))?;
+        let shown = dir.display().to_string();
+        if shown.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "the directory {shown:?} contains white space, which mosquitto.conf cannot \
+                 express: choose a path without spaces"
+            ));
+        }
+        Ok(Layout { dir })
+    }
+
+    /// `mosquitto.conf`.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("mosquitto.conf")
+    }
+    /// `ca.crt`.
+    pub fn ca_crt(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    /// `ca.key`.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
+    }
+    /// `server.crt`.
+    pub fn server_crt(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+    /// `server.key`.
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+    /// `passwd`.
+    pub fn passwd(&self) -> PathBuf {
+        self.dir.join("passwd")
+    }
+    /// `aclfile`.
+    pub fn aclfile(&self) -> PathBuf {
+        self.dir.join("aclfile")
+    }
+    /// `clients/`.
+    pub fn clients(&self) -> PathBuf {
+        self.dir.join("clients")
+    }
+    /// `clients/<name>.<ext>`.
+    pub fn client_file(&self, name: &str, ext: &str) -> PathBuf {
+        self.clients().join(format!("{name}.{ext}"))
+    }
+
+    fn top_files(&self) -> [PathBuf; 7] {
+        [
+            self.conf(),
+            self.ca_crt(),
+            self.ca_key(),
+            self.server_crt(),
+            self.server_key(),
+            self.passwd(),
+            self.aclfile(),
+        ]
+    }
+}
+
+/// Checks a client name: it becomes a certificate common name, an MQTT
+/// username, a file name and a topic level in the ACL.
+pub fn parse_client_name(name: &str) -> Result<String, String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 64 {
+        return Err("a client name has 1 to 64 characters".into());
+    }
+    if !name.chars().all(ok_char) || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(
+            "a client name is letters, digits, '-', '_' and '.', starting with a letter or digit"
+                .into(),
+        );
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a DNS name for the server certificate.
+pub fn parse_server_name(name: &str) -> Result<String, String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(
+            "a DNS name is labels of letters, digits and '-' joined by dots, such as \
+             broker.example.com; give addresses with --server-ip"
+                .into(),
+        );
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn io_err(action: &str, path: &Path) -> impl FnOnce(io::Error) -> String {
+    let path = path.display().to_string();
+    let action = action.to_string();
+    move |e| format!("cannot {action} {path}: {e}")
+}
+
+fn write(path: &Path, data: &str, mode: u32) -> Result<(), String> {
+    files::write_atomic(path, data.as_bytes(), mode).map_err(io_err("write", path))
+}
+
+fn progress(step: usize, total: usize, msg: &str) {
+    eprintln!("[{step}/{total}] {msg}");
+}
+
+/// A client to create.
+struct NewClient {
+    name: String,
+    admin: bool,
+}
+
+/// Merges `--client` and `--admin` names, refusing duplicates.
+fn new_clients(clients: &[String], admins: &[String]) -> Result<Vec<NewClient>, String> {
+    let mut out: Vec<NewClient> = Vec::new();
+    for (name, admin) in clients
+        .iter()
+        .map(|n| (n, false))
+        .chain(admins.iter().map(|n| (n, true)))
+    {
+        if out.iter().any(|c| c.name == *name) {
+            return Err(format!(
+                "client {name} is given twice: name each client once, with --client or --admin"
+            ));
+        }
+        out.push(NewClient {
+            name: name.clone(),
+            admin,
+        });
+    }
+    Ok(out)
+}
+
+/// The clients' certificates, passwords and password file lines.
+struct Made {
+    name: String,
+    admin: bool,
+    issued: Issued,
+    password: String,
+    passwd_line: String,
+}
+
+fn make_clients(
+    ca: &Ca,
+    clients: &[NewClient],
+    days: u32,
+    rng: &SystemRandom,
+    step: &mut usize,
+    total: usize,
+) -> Result<Vec<Made>, String> {
+    let mut made = Vec::new();
+    for c in clients {
+        *step += 1;
+        let role = if c.admin { " (admin)" } else { "" };
+        progress(
+            *step,
+            total,
+            &format!("client {}{role}: key, certificate, password", c.name),
+        );
+        let issued = ca.client(&c.name, days, rng)?;
+        let password = passwd::random_password(rng)?;
+        let passwd_line = passwd::line(&c.name, &password, rng)?;
+        made.push(Made {
+            name: c.name.clone(),
+            admin: c.admin,
+            issued,
+            password,
+            passwd_line,
+        });
+    }
+    Ok(made)
+}
+
+fn write_clients(layout: &Layout, made: &[Made]) -> Result<(), String> {
+    files::create_dir(&layout.clients(), 0o700).map_err(io_err("create", &layout.clients()))?;
+    for m in made {
+        write(
+            &layout.client_file(&m.name, "crt"),
+            &m.issued.cert_pem,
+            PUBLIC,
+        )?;
+        write(
+            &layout.client_file(&m.name, "key"),
+            &m.issued.key_pem,
+            SECRET,
+        )?;
+        write(
+            &layout.client_file(&m.name, "password"),
+            &format!("{}\n", m.password),
+            SECRET,
+        )?;
+    }
+    Ok(())
+}
+
+/// The ACL header: the rules every client gets.
+pub const ACL_HEADER: &str = "\
+# Mosquitto 2.0 access rules, written by `mqseal provision mosquitto`.
+#
+# Least privilege. %u is the client's MQTT username, which is its name.
+# Every client may
+#   publish to    devices/<name>/#    its telemetry, state and replies
+#   subscribe to  commands/<name>/#   the commands addressed to it
+# and nothing else. An admin client may publish and subscribe to every topic.
+# Mosquitto denies what no rule allows: a forbidden publish is dropped without
+# telling the client, a forbidden subscription receives nothing.
+# `mqseal provision add-client` appends one block per client at the end.
+
+pattern write devices/%u/#
+pattern read commands/%u/#
+";
+
+/// The ACL block of one client.
+pub fn acl_block(name: &str, admin: bool) -> String {
+    if admin {
+        format!(
+            "\n# client {name}: admin, every topic\nuser {name}\ntopic readwrite #\ntopic read $SYS/#\n"
+        )
+    } else {
+        format!("\n# client {name}: the patterns above only\nuser {name}\n")
+    }
+}
+
+/// Options of the broker configuration.
+pub struct ConfOptions<'a> {
+    /// The listener's port.
+    pub port: u16,
+    /// The address the listener binds, all if `None`.
+    pub bind: Option<IpAddr>,
+    /// How clients authenticate.
+    pub auth: Auth,
+    /// The `user` directive, if any.
+    pub user: Option<&'a str>,
+}
+
+/// The text of `mosquitto.conf`.
+pub fn conf(layout: &Layout, o: &ConfOptions<'_>) -> String {
+    let p = |path: PathBuf| path.display().to_string();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "\
+# Mosquitto 2.0 configuration, written by `mqseal provision mosquitto`.
+# Start the broker:
+#   mosquitto -c {conf}
+# After `mqseal provision add-client`, reload the password file and the ACL
+# without a restart: send SIGHUP to mosquitto.
+
+# One set of security settings, for the one listener.
+per_listener_settings false
+# Every client authenticates: no anonymous access.
+allow_anonymous false
+",
+        conf = p(layout.conf())
+    );
+    match o.auth {
+        Auth::CertPassword => {
+            let _ = writeln!(
+                s,
+                "# Client passwords (PBKDF2-SHA512), checked after the certificate.\n\
+                 password_file {}",
+                p(layout.passwd())
+            );
+        }
+        Auth::Cert => {
+            let _ = writeln!(
+                s,
+                "# Not consulted on a listener with use_identity_as_username true (below):\n\
+                 # the certificate alone authenticates. Kept for --auth cert+password.\n\
+                 password_file {}",
+                p(layout.passwd())
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# Least-privilege access rules: see the comments in the file.\nacl_file {}",
+        p(layout.aclfile())
+    );
+    match o.user {
+        Some(user) => {
+            let _ = writeln!(
+                s,
+                "# Started as root, mosquitto runs as this user, who must read server.key\n\
+                 # and passwd.\nuser {user}"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "# Started as root, mosquitto runs as the user `mosquitto`, who must read\n\
+                 # server.key and passwd: chown mosquitto {} {}",
+                p(layout.server_key()),
+                p(layout.passwd())
+            );
+        }
+    }
+    let listener = match o.bind {
+        Some(addr) => format!("listener {} {addr}", o.port),
+        None => format!("listener {}", o.port),
+    };
+    let identity = match o.auth {
+        Auth::CertPassword => {
+            "# The username and password the client sends are checked against passwd.\n\
+             use_identity_as_username false"
+        }
+        Auth::Cert => {
+            "# The certificate's common name is the username; no password is checked.\n\
+             use_identity_as_username true"
+        }
+    };
+    let _ = write!(
+        s,
+        "
+# The only listener: MQTT over TLS 1.2 or later. A client must present a
+# certificate signed by the private CA; there is no plaintext listener.
+{listener}
+cafile {ca}
+certfile {crt}
+keyfile {key}
+tls_version tlsv1.2
+require_certificate true
+{identity}
+",
+        ca = p(layout.ca_crt()),
+        crt = p(layout.server_crt()),
+        key = p(layout.server_key()),
+    );
+    s
+}
+
+/// What a provisioning run produced, for the summary.
+pub struct Outcome {
+    /// The summary for standard output, with the passwords.
+    pub summary: String,
+}
+
+/// `mqseal provision mosquitto`.
+pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
+    let layout = Layout::new(&args.out)?;
+    let clients = new_clients(&args.clients, &args.admins)?;
+    if clients.is_empty() {
+        return Err("no client to create: give at least one --client NAME or --admin NAME".into());
+    }
+    check_absent(&layout, args.force)?;
+
+    let rng = SystemRandom::new();
+    let total = 3 + clients.len();
+    let mut step = 1;
+    progress(step, total, "private CA: key and certificate");
+    let (ca, ca_issued) = Ca::generate(&format!("mqseal CA for {}", args.server_name), &rng)?;
+    step += 1;
+    let mut sans = vec![args.server_name.clone()];
+    sans.extend(args.server_ips.iter().map(ToString::to_string));
+    progress(
+        step,
+        total,
+        &format!("server: key and certificate for {}", sans.join(", ")),
+    );
+    let server = ca.server(&args.server_name, &args.server_ips, args.days, &rng)?;
+    let made = make_clients(&ca, &clients, args.days, &rng, &mut step, total)?;
+    step += 1;
+    progress(
+        step,
+        total,
+        &format!("writing the deployment to {}", layout.dir.display()),
+    );
+
+    files::create_dir(&layout.dir, 0o755).map_err(io_err("create", &layout.dir))?;
+    if args.force {
+        remove_client_files(&layout)?;
+    }
+    write(&layout.ca_crt(), &ca_issued.cert_pem, PUBLIC)?;
+    write(&layout.ca_key(), &ca_issued.key_pem, SECRET)?;
+    write(&layout.server_crt(), &server.cert_pem, PUBLIC)?;
+    write(&layout.server_key(), &server.key_pem, SECRET)?;
+    write_clients(&layout, &made)?;
+    let passwd_text: String = made
+        .iter()
+        .map(|m| format!("{}\n", m.passwd_line))
+        .collect();
+    write(&layout.passwd(), &passwd_text, SECRET)?;
+    let mut acl = ACL_HEADER.to_string();
+    for m in &made {
+        acl.push_str(&acl_block(&m.name, m.admin));
+    }
+    write(&layout.aclfile(), &acl, PUBLIC)?;
+    let opts = ConfOptions {
+        port: args.port,
+        bind: args.bind,
+        auth: args.auth,
+        user: args.user.as_deref(),
+    };
+    write(&layout.conf(), &conf(&layout, &opts), PUBLIC)?;
+
+    let mut s = String::new();
+    let d = |p: PathBuf| p.display().to_string();
+    let _ = writeln!(
+        s,
+        "Wrote a Mosquitto deployment to {}:",
+        layout.dir.display()
+    );
+    let rows = [
+        (
+            "mosquitto.conf",
+            format!(
+                "the broker configuration: one TLS listener, port {}",
+                args.port
+            ),
+        ),
+        (
+            "ca.crt",
+            "the private CA's certificate: every client needs it".into(),
+        ),
+        (
+            "ca.key",
+            "the CA's private key (0600): keep it safe; add-client needs it".into(),
+        ),
+        (
+            "server.crt",
+            format!("the broker's certificate for {}", sans.join(", ")),
+        ),
+        ("server.key", "the broker's private key (0600)".into()),
+        (
+            "passwd",
+            "the clients' password hashes (0600, PBKDF2-SHA512)".into(),
+        ),
+        (
+            "aclfile",
+            "access rules: write devices/<name>/#, read commands/<name>/#".into(),
+        ),
+        (
+            "clients/",
+            "<name>.crt, <name>.key (0600) and <name>.password (0600) per client".into(),
+        ),
+    ];
+    for (file, what) in rows {
+        let _ = writeln!(s, "  {file:<15} {what}");
+    }
+    write_passwords(&mut s, &made);
+    let first = &made[0].name;
+    let _ = write!(
+        s,
+        "\nStart the broker:\n  mosquitto -c {conf}\nConnect as {first}:\n  mosquitto_sub -h {host} \
+         -p {port} --cafile {ca} \\\n    --cert {crt} --key {key} \\\n",
+        conf = d(layout.conf()),
+        host = args.server_name,
+        port = args.port,
+        ca = d(layout.ca_crt()),
+        crt = d(layout.client_file(first, "crt")),
+        key = d(layout.client_file(first, "key")),
+    );
+    if args.auth == Auth::CertPassword {
+        let _ = writeln!(
+            s,
+            "    -u {first} -P \"$(cat {})\" \\",
+            d(layout.client_file(first, "password"))
+        );
+    }
+    let _ = writeln!(s, "    -t 'commands/{first}/#'");
+    Ok(Outcome { summary: s })
+}
+
+fn write_passwords(s: &mut String, made: &[Made]) {
+    let width = made.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\nClient passwords, shown once (also in clients/<name>.password):"
+    );
+    for m in made {
+        let admin = if m.admin { "  (admin)" } else { "" };
+        let _ = writeln!(s, "  {:<width$}  {}{admin}", m.name, m.password);
+    }
+}
+
+/// Refuses to overwrite a deployment unless `force`.
+fn check_absent(layout: &Layout, force: bool) -> Result<(), String> {
+    if force {
+        return Ok(());
+    }
+    let mut found: Vec<PathBuf> = layout
+        .top_files()
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    let clients = layout.clients();
+    if fs::read_dir(&clients).is_ok_and(|mut d| d.next().is_some()) {
+        found.push(clients);
+    }
+    if let Some(first) = found.first() {
+        let dir = layout.dir.display();
+        return Err(format!(
+            "{} already exists: {dir} holds a deployment, and nothing was changed.\n\
+             To add a client to it: mqseal provision add-client --dir {dir} --client NAME\n\
+             To replace it (a new CA: every issued certificate stops working), add --force,\n\
+             or choose another --out directory.",
+            first.display()
+        ));
+    }
+    Ok(())
+}
+
+/// With `--force`: removes the files of the replaced deployment's clients.
+fn remove_client_files(layout: &Layout) -> Result<(), String> {
+    let dir = layout.clients();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry.map_err(io_err("list", &dir))?.path();
+        let ours = path
+            .extension()
+            .is_some_and(|e| e == "crt" || e == "key" || e == "password");
+        if ours {
+            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path, hint: &str) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}{hint}", path.display()))
+}
+
+/// `mqseal provision add-client`.
+pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
+    let layout = Layout::new(&args.dir)?;
+    let clients = new_clients(&args.clients, &args.admins)?;
+    if clients.is_empty() {
+        return Err("no client to add: give at least one --client NAME or --admin NAME".into());
+    }
+    let hint = format!(
+        "\n{} is not a deployment made by `mqseal provision mosquitto`: check --dir",
+        layout.dir.display()
+    );
+    for p in [layout.conf(), layout.aclfile()] {
+        if !p.exists() {
+            return Err(format!("{} does not exist{hint}", p.display()));
+        }
+    }
+    let ca_crt = read(&layout.ca_crt(), &hint)?;
+    let ca_key = read(
+        &layout.ca_key(),
+        "\nadd-client signs with the CA's private key: put ca.key back in the directory",
+    )?;
+    let passwd_text = read(&layout.passwd(), &hint)?;
+    let acl_text = read(&layout.aclfile(), &hint)?;
+    for c in &clients {
+        let taken = passwd::users(&passwd_text).any(|u| u == c.name)
+            || layout.client_file(&c.name, "crt").exists()
+            || acl_text
+                .lines()
+                .any(|l| l.trim() == format!("user {}", c.name));
+        if taken {
+            return Err(format!(
+                "client {} already exists in {}: choose another name",
+                c.name,
+                layout.dir.display()
+            ));
+        }
+    }
+    let ca = Ca::load(&ca_crt, &ca_key).map_err(|e| {
+        format!(
+            "cannot load the CA from {} and {}: {e}",
+            layout.ca_crt().display(),
+            layout.ca_key().display()
+        )
+    })?;
+    let rng = SystemRandom::new();
+    let total = clients.len() + 1;
+    let mut step = 0;
+    let made = make_clients(&ca, &clients, args.days, &rng, &mut step, total)?;
+    progress(
+        total,
+        total,
+        &format!("adding to the deployment in {}", layout.dir.display()),
+    );
+    write_clients(&layout, &made)?;
+    let mut new_passwd = passwd_text;
+    if !new_passwd.is_empty() && !new_passwd.ends_with('\n') {
+        new_passwd.push('\n');
+    }
+    let mut new_acl = acl_text;
+    if !new_acl.is_empty() && !new_acl.ends_with('\n') {
+        new_acl.push('\n');
+    }
+    for m in &made {
+        new_passwd.push_str(&m.passwd_line);
+        new_passwd.push('\n');
+        new_acl.push_str(&acl_block(&m.name, m.admin));
+    }
+    write(&layout.passwd(), &new_passwd, SECRET)?;
+    write(&layout.aclfile(), &new_acl, PUBLIC)?;
+
+    let mut s = String::new();
+    let names: Vec<&str> = made.iter().map(|m| m.name.as_str()).collect();
+    let _ = writeln!(
+        s,
+        "Added {} to the deployment in {}:\n  clients/<name>.crt, .key and .password, a line in \
+         passwd and a block in aclfile each.",
+        names.join(", "),
+        layout.dir.display()
+    );
+    write_passwords(&mut s, &made);
+    let _ = writeln!(
+        s,
+        "\nA running broker reads passwd and aclfile again on SIGHUP:\n  kill -HUP <pid of mosquitto>"
+    );
+    Ok(Outcome { summary: s })
+}

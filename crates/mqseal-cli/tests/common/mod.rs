@@ -1,0 +1,295 @@
+//! Test infrastructure: the built `mqseal` binary, deployments it provisions,
+//! real `mosquitto` brokers started from them (stopped on drop, even when a
+//! test fails), and real `mosquitto_pub` / `mosquitto_sub` clients.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mqseal");
+
+/// A command for the built binary, with colours off.
+pub fn mqseal() -> Command {
+    let mut c = Command::new(BIN);
+    c.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    c
+}
+
+/// Runs the binary with `args` and `stdin`.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = mqseal()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A deployment provisioned by the binary for a broker on 127.0.0.1.
+pub struct Deployment {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Deployment {
+    /// `mqseal provision mosquitto` into `dir` with the given clients, on a
+    /// free port bound to 127.0.0.1, and `--user root` (as root, mosquitto
+    /// would otherwise switch to the user `mosquitto`, who cannot read the
+    /// 0600 keys written by root).
+    pub fn provision(dir: &Path, extra: &[&str]) -> Deployment {
+        let port = free_port();
+        let port_s = port.to_string();
+        let dir_s = dir.display().to_string();
+        let mut args = vec![
+            "provision",
+            "mosquitto",
+            "--out",
+            &dir_s,
+            "--server-name",
+            "localhost",
+            "--server-ip",
+            "127.0.0.1",
+            "--port",
+            &port_s,
+            "--bind",
+            "127.0.0.1",
+            "--user",
+            "root",
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args, b"");
+        assert!(
+            out.status.success(),
+            "provision failed: {}",
+            text(&out.stderr)
+        );
+        Deployment {
+            dir: dir.to_path_buf(),
+            port,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        self.dir.join(rel).display().to_string()
+    }
+
+    pub fn password(&self, client: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("clients/{client}.password")))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Connection arguments for `mosquitto_pub`/`mosquitto_sub`: the CA,
+    /// `client`'s certificate and key (unless `None`), and `-u`/`-P`.
+    pub fn client_args(&self, cert: Option<&str>, user: Option<(&str, &str)>) -> Vec<String> {
+        let mut a = vec![
+            "-h".to_string(),
+            "localhost".into(),
+            "-p".into(),
+            self.port.to_string(),
+            "--cafile".into(),
+            self.path("ca.crt"),
+        ];
+        if let Some(c) = cert {
+            a.extend([
+                "--cert".into(),
+                self.path(&format!("clients/{c}.crt")),
+                "--key".into(),
+                self.path(&format!("clients/{c}.key")),
+            ]);
+        }
+        if let Some((u, p)) = user {
+            a.extend(["-u".into(), u.into(), "-P".into(), p.into()]);
+        }
+        a
+    }
+
+    /// The usual arguments of `client`: its certificate, name and password.
+    pub fn as_client(&self, client: &str) -> Vec<String> {
+        self.client_args(Some(client), Some((client, &self.password(client))))
+    }
+
+    pub fn start(&self) -> Mosquitto {
+        Mosquitto::start(&self.dir.join("mosquitto.conf"), self.port)
+    }
+}
+
+/// A `mosquitto` process; killed on drop.
+pub struct Mosquitto {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Mosquitto {
+    /// Starts `mosquitto -c conf -v` and waits until `port` accepts connections.
+    pub fn start(conf: &Path, port: u16) -> Mosquitto {
+        let log = conf.with_extension("log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(conf)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("mosquitto is installed (Debian package `mosquitto`)");
+        let mut m = Mosquitto {
+            child: Some(child),
+            log,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mosquitto exited with {status}; log:\n{}", m.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}; log:\n{}",
+                m.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        m
+    }
+
+    /// Asks the broker to reload its password file and ACL (SIGHUP).
+    pub fn reload(&self) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Publishes one message with `mosquitto_pub` at QoS 1 (the broker has handled
+/// it when this returns); the exit status and standard error.
+pub fn publish(args: &[String], topic: &str, message: &str) -> (bool, String) {
+    let out = Command::new("mosquitto_pub")
+        .args(args)
+        .args(["-q", "1", "-t", topic, "-m", message])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mosquitto_pub is installed (Debian package `mosquitto-clients`)");
+    (out.status.success(), text(&out.stderr))
+}
+
+/// A `mosquitto_sub -v` process whose output lines arrive on a channel; killed on drop.
+pub struct Subscriber {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Subscriber {
+    pub fn start(args: &[String], filters: &[&str]) -> Subscriber {
+        let mut cmd = Command::new("mosquitto_sub");
+        cmd.args(args).arg("-v");
+        for f in filters {
+            cmd.args(["-t", f]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub is installed (Debian package `mosquitto-clients`)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Subscriber { child, lines }
+    }
+
+    /// Waits until the subscription is in place: publishes probes on
+    /// `probe_topic` (with `publisher`) until one arrives.
+    pub fn wait_ready(&self, publisher: &[String], probe_topic: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (ok, err) = publish(publisher, probe_topic, "probe");
+            assert!(ok, "probe publish failed: {err}");
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                assert!(line.starts_with(probe_topic), "unexpected {line}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "subscriber never became ready");
+        }
+    }
+
+    /// The next line that is not a probe on `probe_topic`, within 5 s.
+    pub fn next_except(&self, probe_topic: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            if !line.starts_with(&format!("{probe_topic} ")) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Whether the process has exited (refused or disconnected).
+    pub fn exited_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,332 @@
+//! `mqseal provision`: the generated deployment runs a real Mosquitto broker,
+//! and real `mosquitto_pub`/`mosquitto_sub` clients get exactly the access the
+//! ACL gives them.
+//!
+//! Every broker runs as root with `--user root` (see
+//! [`common::Deployment::provision`]) on a free loopback port, and is killed
+//! when its guard drops, even if the test fails.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn mode(path: &str) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn files_modes_and_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--admin", "ops"],
+    );
+    for secret in [
+        "ca.key",
+        "server.key",
+        "passwd",
+        "clients/alice.key",
+        "clients/alice.password",
+        "clients/ops.key",
+        "clients/ops.password",
+    ] {
+        assert_eq!(mode(&d.path(secret)), 0o600, "{secret}");
+    }
+    for public in [
+        "ca.crt",
+        "server.crt",
+        "aclfile",
+        "mosquitto.conf",
+        "clients/alice.crt",
+    ] {
+        assert_eq!(mode(&d.path(public)), 0o644, "{public}");
+    }
+    // No temporary file is left behind.
+    for entry in fs::read_dir(&d.dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(!name.to_string_lossy().starts_with('.'), "{name:?}");
+    }
+
+    let conf = fs::read_to_string(d.path("mosquitto.conf")).unwrap();
+    let directives: Vec<&str> = conf
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let expected = [
+        "per_listener_settings false".to_string(),
+        "allow_anonymous false".into(),
+        format!("password_file {}", d.path("passwd")),
+        format!("acl_file {}", d.path("aclfile")),
+        "user root".into(),
+        format!("listener {} 127.0.0.1", d.port),
+        format!("cafile {}", d.path("ca.crt")),
+        format!("certfile {}", d.path("server.crt")),
+        format!("keyfile {}", d.path("server.key")),
+        "tls_version tlsv1.2".into(),
+        "require_certificate true".into(),
+        "use_identity_as_username false".into(),
+    ];
+    assert_eq!(directives, expected);
+
+    let passwd = fs::read_to_string(d.path("passwd")).unwrap();
+    let users: Vec<&str> = passwd
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(users, ["alice", "ops"]);
+    for line in passwd.lines() {
+        let user = line.split(':').next().unwrap();
+        assert_eq!(
+            mqseal_cli::passwd::verify(line, &d.password(user)),
+            Some(true)
+        );
+    }
+}
+
+/// The allowed message arrives and the forbidden one, published just before
+/// it, does not: Mosquitto would have delivered it first.
+#[test]
+fn acl_allows_own_topics_and_drops_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--client", "bob", "--admin", "ops"],
+    );
+    let _broker = d.start();
+    let alice = d.as_client("alice");
+    let ops = d.as_client("ops");
+
+    // Writes: alice may publish under devices/alice/ only.
+    let sub = Subscriber::start(&ops, &["devices/#", "commands/#"]);
+    sub.wait_ready(&ops, "devices/ops/probe");
+    for (topic, msg) in [
+        ("devices/bob/state", "alice posing as bob"),
+        ("commands/bob/go", "alice commanding bob"),
+    ] {
+        let (ok, err) = publish(&alice, topic, msg);
+        assert!(ok, "mosquitto drops a forbidden publish silently: {err}");
+    }
+    assert!(publish(&alice, "devices/alice/state", "ok").0);
+    assert_eq!(
+        sub.next_except("devices/ops/probe").unwrap(),
+        "devices/alice/state ok"
+    );
+
+    // Reads: alice receives commands/alice/# only, even subscribed to more.
+    let alice_sub = Subscriber::start(&alice, &["commands/#", "devices/#", "#"]);
+    alice_sub.wait_ready(&ops, "commands/alice/probe");
+    assert!(publish(&ops, "commands/bob/go", "for bob").0);
+    assert!(publish(&d.as_client("bob"), "devices/bob/state", "bob's state").0);
+    assert!(publish(&ops, "commands/alice/go", "for alice").0);
+    assert_eq!(
+        alice_sub.next_except("commands/alice/probe").unwrap(),
+        "commands/alice/go for alice"
+    );
+}
+
+#[test]
+fn wrong_credentials_and_foreign_certificates_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--admin", "ops"],
+    );
+    // A second deployment: another CA, with its own client alice.
+    let other = Deployment::provision(&tmp.path().join("other"), &["--client", "alice"]);
+    let _broker = d.start();
+    let pw = d.password("alice");
+
+    let refused = |args: Vec<String>, why: &str| {
+        let (ok, _) = publish(&args, "devices/alice/x", why);
+        assert!(!ok, "{why}: the broker accepted the connection");
+    };
+    // No client certificate.
+    refused(d.client_args(None, Some(("alice", &pw))), "no certificate");
+    // A certificate from another CA (the server is still trusted).
+    let mut foreign = d.client_args(None, Some(("alice", &other.password("alice"))));
+    foreign.extend([
+        "--cert".into(),
+        other.path("clients/alice.crt"),
+        "--key".into(),
+        other.path("clients/alice.key"),
+    ]);
+    refused(foreign, "certificate from another CA");
+    // The right certificate, a wrong password or none.
+    refused(
+        d.client_args(Some("alice"), Some(("alice", "wrong"))),
+        "wrong password",
+    );
+    refused(d.client_args(Some("alice"), None), "no password");
+    // A user the password file does not know.
+    refused(
+        d.client_args(Some("alice"), Some(("mallory", &pw))),
+        "unknown user",
+    );
+    // The natively written password is accepted.
+    assert!(publish(&d.as_client("alice"), "devices/alice/x", "ok").0);
+}
+
+/// `--auth cert`: the certificate's common name is the username, whatever the
+/// client claims, and no password is checked.
+#[test]
+fn auth_cert_takes_the_username_from_the_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--admin", "ops", "--auth", "cert"],
+    );
+    let conf = fs::read_to_string(d.path("mosquitto.conf")).unwrap();
+    assert!(conf.contains("\nuse_identity_as_username true\n"));
+    let _broker = d.start();
+    let ops = d.client_args(Some("ops"), None);
+    let sub = Subscriber::start(&ops, &["devices/#"]);
+    sub.wait_ready(&ops, "devices/ops/probe");
+    // alice's certificate claiming to be ops gets alice's rights only.
+    let claims_ops = d.client_args(Some("alice"), Some(("ops", "anything")));
+    assert!(publish(&claims_ops, "devices/ops/x", "alice as ops").0);
+    assert!(publish(&claims_ops, "devices/alice/x", "alice").0);
+    assert_eq!(
+        sub.next_except("devices/ops/probe").unwrap(),
+        "devices/alice/x alice"
+    );
+    // Still no connection without a certificate from the CA.
+    assert!(
+        !publish(
+            &d.client_args(None, Some(("alice", "x"))),
+            "devices/alice/x",
+            "no"
+        )
+        .0
+    );
+}
+
+#[test]
+fn add_client_extends_a_running_deployment_without_touching_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--admin", "ops"],
+    );
+    let before: Vec<(String, Vec<u8>)> = ["passwd", "aclfile", "ca.crt", "ca.key", "server.crt"]
+        .iter()
+        .chain(&[
+            "clients/alice.crt",
+            "clients/alice.key",
+            "clients/alice.password",
+        ])
+        .map(|f| (f.to_string(), fs::read(d.path(f)).unwrap()))
+        .collect();
+    let broker = d.start();
+
+    let out = run(
+        &[
+            "provision",
+            "add-client",
+            "--dir",
+            &d.path(""),
+            "--client",
+            "carol",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains(&d.password("carol")), "{summary}");
+    for (file, old) in &before {
+        let new = fs::read(d.path(file)).unwrap();
+        match file.as_str() {
+            // Appended to, the old content unchanged.
+            "passwd" | "aclfile" => assert!(new.starts_with(old), "{file}"),
+            _ => assert_eq!(&new, old, "{file} changed"),
+        }
+    }
+    assert_eq!(mode(&d.path("passwd")), 0o600);
+    assert_eq!(mode(&d.path("clients/carol.key")), 0o600);
+    assert_eq!(mode(&d.path("clients/carol.password")), 0o600);
+    let acl = fs::read_to_string(d.path("aclfile")).unwrap();
+    assert!(acl.ends_with("\nuser carol\n"), "{acl}");
+
+    // The running broker reloads on SIGHUP; carol (signed by the same CA) can
+    // then publish, and alice still can.
+    broker.reload();
+    let ops = d.as_client("ops");
+    let sub = Subscriber::start(&ops, &["devices/#"]);
+    sub.wait_ready(&ops, "devices/ops/probe");
+    let carol = d.as_client("carol");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !publish(&carol, "devices/carol/x", "carol").0 {
+        assert!(
+            Instant::now() < deadline,
+            "carol refused; log:\n{}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sub.next_except("devices/ops/probe").unwrap(),
+        "devices/carol/x carol"
+    );
+    assert!(publish(&carol, "devices/alice/x", "carol as alice").0);
+    assert!(publish(&d.as_client("alice"), "devices/alice/x", "alice").0);
+    assert_eq!(
+        sub.next_except("devices/ops/probe").unwrap(),
+        "devices/alice/x alice"
+    );
+
+    // The same name twice is refused, and nothing changes.
+    let passwd = fs::read(d.path("passwd")).unwrap();
+    let out = run(
+        &[
+            "provision",
+            "add-client",
+            "--dir",
+            &d.path(""),
+            "--client",
+            "alice",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("client alice already exists"));
+    assert_eq!(fs::read(d.path("passwd")).unwrap(), passwd);
+}
+
+#[test]
+fn force_replaces_a_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dep");
+    let d = Deployment::provision(&dir, &["--client", "alice", "--client", "bob"]);
+    let old_ca = fs::read(d.path("ca.crt")).unwrap();
+    let old_pw = d.password("alice");
+    // Without --force: refused, nothing changed.
+    let args = |force: bool| {
+        let mut a = vec![
+            "provision".to_string(),
+            "mosquitto".into(),
+            "--out".into(),
+            d.path(""),
+            "--server-name".into(),
+            "localhost".into(),
+            "--client".into(),
+            "alice".into(),
+        ];
+        if force {
+            a.push("--force".into());
+        }
+        a
+    };
+    let refused = mqseal().args(args(false)).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(fs::read(d.path("ca.crt")).unwrap(), old_ca);
+    let replaced = mqseal().args(args(true)).output().unwrap();
+    assert!(replaced.status.success(), "{}", text(&replaced.stderr));
+    assert_ne!(fs::read(d.path("ca.crt")).unwrap(), old_ca);
+    assert_ne!(d.password("alice"), old_pw);
+    // bob belonged to the replaced deployment: his files are gone.
+    assert!(!dir.join("clients/bob.crt").exists());
+    assert!(!dir.join("clients/bob.key").exists());
+}
