@@ -136,9 +136,14 @@ Files written into --out DIR (secrets with mode 0600, each file replaced atomica
 
 The broker configuration: no anonymous access, one listener (TLS 1.2 or later, port 8883,
 --port to change), no plaintext listener. A client must present a certificate signed by the
-CA, and with the default --auth cert+password also its name and password (-u NAME -P
-PASSWORD); Mosquitto 2.0 does not tie that name to the certificate. With --auth cert the
-certificate's common name is the username and no password is checked.
+CA. How the broker names the client, --auth:
+  cert (the default)  the certificate's common name is the username, whatever the client
+                      sends: the identity is tied to the certificate, and the ACL below
+                      applies to the name in it. Mosquitto 2.0 then checks no password.
+  cert+password       the client also sends its name and password (-u NAME -P PASSWORD),
+                      checked against passwd: a second secret, but Mosquitto 2.0 does not tie
+                      that name to the certificate, so any certificate of this CA with
+                      another client's password logs in as that client.
 
 Access rules, least privilege: every client may publish to devices/NAME/# (its telemetry,
 state and replies) and subscribe to commands/NAME/# (the commands addressed to it), nothing
@@ -164,12 +169,12 @@ Examples:
 /// How clients authenticate to the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
-    /// A certificate from the CA, and the username and password of the client
-    #[value(name = "cert+password")]
-    CertPassword,
-    /// A certificate from the CA; its common name is the username
+    /// A certificate from the CA; its common name is the username (no password)
     #[value(name = "cert")]
     Cert,
+    /// A certificate from the CA, and a username and password not tied to it
+    #[value(name = "cert+password")]
+    CertPassword,
 }
 
 /// Arguments of `mqseal provision mosquitto`.
@@ -202,7 +207,7 @@ pub struct MosquittoArgs {
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
     /// How clients authenticate
-    #[arg(long, value_name = "MODE", default_value = "cert+password")]
+    #[arg(long, value_name = "MODE", default_value = "cert")]
     pub auth: Auth,
     /// The account mosquitto runs as when started as root (`root` for tests)
     #[arg(long, value_name = "USER")]

@@ -468,7 +468,7 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
     for (file, what) in rows {
         let _ = writeln!(s, "  {file:<15} {what}");
     }
-    write_passwords(&mut s, &made);
+    write_passwords(&mut s, &made, args.auth);
     let first = &made[0].name;
     let _ = write!(
         s,
@@ -492,12 +492,19 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
     Ok(Outcome { summary: s })
 }
 
-fn write_passwords(s: &mut String, made: &[Made]) {
+fn write_passwords(s: &mut String, made: &[Made], auth: Auth) {
     let width = made.iter().map(|m| m.name.len()).max().unwrap_or(0);
     let _ = writeln!(
         s,
         "\nClient passwords, shown once (also in clients/<name>.password):"
     );
+    if auth == Auth::Cert {
+        let _ = writeln!(
+            s,
+            "  (--auth cert: the broker checks the certificate, not these; they serve if you\n   \
+             switch to --auth cert+password)"
+        );
+    }
     for m in made {
         let admin = if m.admin { "  (admin)" } else { "" };
         let _ = writeln!(s, "  {:<width$}  {}{admin}", m.name, m.password);
@@ -632,7 +639,13 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         names.join(", "),
         layout.dir.display()
     );
-    write_passwords(&mut s, &made);
+    let conf_text = fs::read_to_string(layout.conf()).unwrap_or_default();
+    let auth = if conf_text.contains("\nuse_identity_as_username true") {
+        Auth::Cert
+    } else {
+        Auth::CertPassword
+    };
+    write_passwords(&mut s, &made, auth);
     let _ = writeln!(
         s,
         "\nA running broker reads passwd and aclfile again on SIGHUP:\n  kill -HUP <pid of mosquitto>"

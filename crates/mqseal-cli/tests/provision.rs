@@ -68,7 +68,7 @@ fn files_modes_and_configuration() {
         format!("keyfile {}", d.path("server.key")),
         "tls_version tlsv1.2".into(),
         "require_certificate true".into(),
-        "use_identity_as_username false".into(),
+        "use_identity_as_username true".into(),
     ];
     assert_eq!(directives, expected);
 
@@ -128,13 +128,23 @@ fn acl_allows_own_topics_and_drops_the_rest() {
     );
 }
 
+/// `--auth cert+password`: the certificate and the password are both checked.
 #[test]
 fn wrong_credentials_and_foreign_certificates_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let d = Deployment::provision(
         &tmp.path().join("dep"),
-        &["--client", "alice", "--admin", "ops"],
+        &[
+            "--client",
+            "alice",
+            "--admin",
+            "ops",
+            "--auth",
+            "cert+password",
+        ],
     );
+    let conf = fs::read_to_string(d.path("mosquitto.conf")).unwrap();
+    assert!(conf.contains("\nuse_identity_as_username false\n"));
     // A second deployment: another CA, with its own client alice.
     let other = Deployment::provision(&tmp.path().join("other"), &["--client", "alice"]);
     let _broker = d.start();
@@ -170,14 +180,14 @@ fn wrong_credentials_and_foreign_certificates_are_refused() {
     assert!(publish(&d.as_client("alice"), "devices/alice/x", "ok").0);
 }
 
-/// `--auth cert`: the certificate's common name is the username, whatever the
-/// client claims, and no password is checked.
+/// `--auth cert`, the default: the certificate's common name is the username,
+/// whatever the client claims, and no password is checked.
 #[test]
 fn auth_cert_takes_the_username_from_the_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let d = Deployment::provision(
         &tmp.path().join("dep"),
-        &["--client", "alice", "--admin", "ops", "--auth", "cert"],
+        &["--client", "alice", "--admin", "ops"],
     );
     let conf = fs::read_to_string(d.path("mosquitto.conf")).unwrap();
     assert!(conf.contains("\nuse_identity_as_username true\n"));
