@@ -73,6 +73,29 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(endpoint: Endpoint) -> Arc<Self> {
+        Arc::new(Shared {
+            endpoint: Mutex::new(endpoint),
+            stats: Mutex::new(Stats::default()),
+        })
+    }
+
+    /// Seals for `topic` and counts the publish once the client took it.
+    fn sealed<E>(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        send: impl FnOnce(Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), Error>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let sealed = self.seal(topic, payload)?;
+        send(sealed).map_err(|e| Error::Transport(Box::new(e)))?;
+        self.stats().published += 1;
+        Ok(())
+    }
+
     fn endpoint(&self) -> MutexGuard<'_, Endpoint> {
         self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -151,10 +174,7 @@ impl SecureAsyncClient {
     /// endpoint that seals and opens.
     pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureEventLoop) {
         let (client, eventloop) = rumqttc::AsyncClient::new(options, cap);
-        let shared = Arc::new(Shared {
-            endpoint: Mutex::new(endpoint),
-            stats: Mutex::new(Stats::default()),
-        });
+        let shared = Shared::new(endpoint);
         (
             SecureAsyncClient {
                 client,
@@ -253,10 +273,7 @@ impl SecureClient {
     /// A client and its connection, as `rumqttc::Client::new`.
     pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureConnection) {
         let (client, connection) = rumqttc::Client::new(options, cap);
-        let shared = Arc::new(Shared {
-            endpoint: Mutex::new(endpoint),
-            stats: Mutex::new(Stats::default()),
-        });
+        let shared = Shared::new(endpoint);
         (
             SecureClient {
                 client,
@@ -275,12 +292,10 @@ impl SecureClient {
         payload: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        let sealed = self.shared.seal(&topic, payload.as_ref())?;
-        self.client
-            .publish(topic, qos, retain, sealed)
-            .map_err(transport)?;
-        self.shared.stats().published += 1;
-        Ok(())
+        self.shared
+            .sealed(&topic.clone(), payload.as_ref(), |sealed| {
+                self.client.publish(topic, qos, retain, sealed)
+            })
     }
 
     /// Subscribes to a topic filter.
