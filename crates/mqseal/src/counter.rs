@@ -103,20 +103,47 @@ impl CounterStore for MemoryCounterStore {
 pub struct FileCounterStore {
     path: PathBuf,
     marks: HashMap<CounterScope, u64>,
+    /// Held for the store's lifetime: one store per file, in any process.
+    _lock: fs::File,
 }
 
 const FILE_MAGIC: &str = "mqseal-counters v1";
 
 impl FileCounterStore {
     /// Opens the store at `path`, creating it when it does not exist.
+    ///
+    /// The store takes an exclusive lock on `<path>.lock` for as long as it
+    /// lives: two stores on one file (in one process or two) would overwrite
+    /// each other's marks and reuse counters, so the second is refused.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CounterError> {
         let path = path.as_ref().to_path_buf();
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| store_err(&path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(CounterError::InUse {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(store_err(&path, e)),
+        }
         let marks = match fs::read_to_string(&path) {
             Ok(text) => parse_file(&path, &text)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(store_err(&path, e)),
         };
-        Ok(FileCounterStore { path, marks })
+        Ok(FileCounterStore {
+            path,
+            marks,
+            _lock: lock,
+        })
     }
 
     /// The file's path.
@@ -211,14 +238,14 @@ fn parse_file(path: &Path, text: &str) -> Result<HashMap<CounterScope, u64>, Cou
         if mark > MAX_COUNTER + 1 {
             return Err(corrupt(n, "mark out of range"));
         }
-        marks.insert(
-            CounterScope {
-                role,
-                epoch,
-                sender,
-            },
-            mark,
-        );
+        let scope = CounterScope {
+            role,
+            epoch,
+            sender,
+        };
+        if marks.insert(scope, mark).is_some() {
+            return Err(corrupt(n, "the same scope appears twice"));
+        }
     }
     Ok(marks)
 }
@@ -321,6 +348,7 @@ mod tests {
         let path = dir.path().join("counters");
         let mut s = FileCounterStore::open(&path).unwrap();
         s.store(&scope(), 2048).unwrap();
+        drop(s);
         let mut s2 = FileCounterStore::open(&path).unwrap();
         assert_eq!(s2.load(&scope()).unwrap(), 2048);
         #[cfg(unix)]
@@ -329,6 +357,17 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn one_store_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counters");
+        let first = FileCounterStore::open(&path).unwrap();
+        let err = FileCounterStore::open(&path).unwrap_err();
+        assert!(matches!(err, CounterError::InUse { .. }), "{err}");
+        drop(first);
+        FileCounterStore::open(&path).unwrap();
     }
 
     #[test]

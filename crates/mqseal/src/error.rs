@@ -280,6 +280,14 @@ pub enum CounterError {
         #[source]
         source: std::io::Error,
     },
+    /// Another counter store holds the file.
+    #[error(
+        "counter store {path} is in use by another endpoint or process: give each endpoint its own counter file"
+    )]
+    InUse {
+        /// The file involved.
+        path: String,
+    },
     /// The counter store's file is not in the expected format.
     #[error("counter store {path} line {line}: {reason}")]
     Corrupt {
@@ -329,6 +337,14 @@ pub enum KeyError {
     /// The active epoch cannot be retired.
     #[error("epoch {0} is active: promote another epoch before retiring it")]
     RetireActive(u32),
+    /// The active epoch is not the highest held: a ratchet would leave the chain.
+    #[error("cannot ratchet from epoch {active}: epoch {highest} is higher; promote it first")]
+    NotHighest {
+        /// The active epoch.
+        active: u32,
+        /// The highest epoch held or retired.
+        highest: u32,
+    },
     /// The keyring has no active epoch.
     #[error("the keyring has no active epoch: promote one")]
     NoActiveEpoch,

@@ -394,20 +394,25 @@ impl Keyring {
             .min()
     }
 
-    /// Advances by one epoch without any message: the next epoch (one above
-    /// the highest ever held) gets [`ratchet_secret`] of the active one, is
-    /// promoted, and the previous one is retired `grace` after `now_ms`.
-    /// Returns the new epoch.
+    /// Advances by one epoch without any message: epoch `active + 1` gets
+    /// [`ratchet_secret`] of the active one, is promoted, and the previous one
+    /// is retired `grace` after `now_ms`. Returns the new epoch.
+    ///
+    /// Refused while a higher epoch is staged (held or retired above the
+    /// active one): devices that ratchet must all stay on one chain.
     pub fn ratchet(
         &mut self,
         provider: &CryptoProvider,
         now_ms: u64,
         grace: Duration,
     ) -> Result<u32, KeyError> {
-        let (_, secret) = self.active().ok_or(KeyError::NoActiveEpoch)?;
-        let next = self
-            .max_epoch()
-            .and_then(|m| m.checked_add(1))
+        let (active, secret) = self.active().ok_or(KeyError::NoActiveEpoch)?;
+        let highest = self.max_epoch().unwrap_or(active);
+        if highest != active {
+            return Err(KeyError::NotHighest { active, highest });
+        }
+        let next = active
+            .checked_add(1)
             .ok_or(KeyError::EpochExists(u32::MAX))?;
         let secret = ratchet_secret(provider, secret, next);
         self.add_at(next, secret, now_ms)?;

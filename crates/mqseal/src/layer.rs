@@ -292,6 +292,11 @@ pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message
     if endpoint.rekey_topic() == Some(msg.topic.as_str()) {
         return match endpoint.apply_rekey(&msg.payload) {
             Ok(applied) => Delivery::Rekeyed(applied),
+            // The retained rekey comes again on every reconnect: already applied.
+            Err(Error::Rejected(crate::Rejection::Replayed)) => {
+                stats.duplicates += 1;
+                Delivery::Duplicate { topic: msg.topic }
+            }
             Err(error) => {
                 let kind = error.rejection().map_or("local_error", |r| r.kind());
                 *stats.rejected.entry(kind).or_default() += 1;

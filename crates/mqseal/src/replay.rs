@@ -93,7 +93,7 @@ impl ReplayWindow {
 
     /// Whether `counter` would be accepted. Changes nothing.
     pub fn check(&self, counter: u64) -> Result<(), Rejection> {
-        if counter < self.floor {
+        if counter < self.floor || counter > crate::envelope::MAX_COUNTER {
             return Err(Rejection::Replayed);
         }
         if counter >= self.top {
@@ -110,6 +110,16 @@ impl ReplayWindow {
         } else {
             Ok(())
         }
+    }
+
+    /// Whether `counter` was accepted and is still inside the window (not
+    /// merely below it or below the floor).
+    pub fn contains(&self, counter: u64) -> bool {
+        if counter >= self.top || counter < self.floor || self.top - 1 - counter >= self.size {
+            return false;
+        }
+        let (w, bit) = self.slot(counter);
+        self.bits[w] & bit != 0
     }
 
     /// Records `counter` as accepted. Call only after [`ReplayWindow::check`]

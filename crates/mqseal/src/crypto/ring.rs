@@ -163,7 +163,9 @@ impl SignatureAlgorithm for Ed25519 {
 
     fn verifying_key(&self, public: &[u8; 32]) -> Result<Box<dyn VerifyingKey>, CryptoError> {
         // ring decodes the point on every verification and offers no separate
-        // check, so an undecodable key fails at its first verification.
+        // check, so an undecodable key fails at its first verification. It does
+        // not reject small-order keys either: the default provider takes
+        // Ed25519 from ed25519-dalek, which does.
         Ok(Box::new(PreparedVerifier(*public)))
     }
 }

@@ -2,7 +2,6 @@
 //! hkdf and ed25519-dalek. Its keys zeroize on drop.
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
-use ed25519_dalek::Verifier as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256 as Sha256Hasher};
 
@@ -143,9 +142,12 @@ impl SignatureAlgorithm for Ed25519 {
     }
 
     fn verifying_key(&self, public: &[u8; 32]) -> Result<Box<dyn VerifyingKey>, CryptoError> {
-        ed25519_dalek::VerifyingKey::from_bytes(public)
-            .map(|k| Box::new(PreparedVerifier(k)) as Box<dyn VerifyingKey>)
-            .map_err(|_| CryptoError)
+        let key = ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| CryptoError)?;
+        // A small-order key would let anyone forge signatures that verify.
+        if key.is_weak() {
+            return Err(CryptoError);
+        }
+        Ok(Box::new(PreparedVerifier(key)))
     }
 }
 
@@ -163,7 +165,7 @@ impl SigningKey for PreparedSigner {
 impl VerifyingKey for PreparedVerifier {
     fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
         let sig = ed25519_dalek::Signature::from_bytes(sig);
-        self.0.verify(msg, &sig).map_err(|_| CryptoError)
+        self.0.verify_strict(msg, &sig).map_err(|_| CryptoError)
     }
 }
 

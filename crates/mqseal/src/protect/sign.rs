@@ -61,8 +61,10 @@ pub(crate) fn verify(
         .map_err(|_| Rejection::Unauthenticated)
 }
 
-/// A signature checker: verifies the origin of an envelope on `topic` with only
-/// the sender's public key, without the group secret and without decrypting.
+/// A signature checker: verifies that `sender`, whose public key is
+/// `public_key`, sealed the envelope on `topic`, without the group secret and
+/// without decrypting. An envelope that names another sender is rejected as
+/// `unknown_sender`.
 ///
 /// It checks the signature only: not the policy, the replay window or
 /// freshness. Use it where a gateway or logger must know who sent a message
@@ -80,18 +82,24 @@ pub(crate) fn verify(
 /// #     .counter_store(MemoryCounterStore::new())
 /// #     .build()?;
 /// let envelope = station.seal("c/1", b"secret command")?;
-/// let header = protect::sign::check_origin(provider, &key.public_key(provider), "c/1", &envelope)?;
-/// assert_eq!(header.sender_id, b"st");
-/// assert!(protect::sign::check_origin(provider, &key.public_key(provider), "c/2", &envelope).is_err());
+/// let station = SenderId::new(b"st")?;
+/// let pk = key.public_key(provider);
+/// let header = protect::sign::check_origin(provider, &station, &pk, "c/1", &envelope)?;
+/// assert_eq!(header.counter, 0);
+/// assert!(protect::sign::check_origin(provider, &station, &pk, "c/2", &envelope).is_err());
 /// # Ok::<(), mqseal::Error>(())
 /// ```
 pub fn check_origin<'a>(
     provider: &crate::crypto::CryptoProvider,
+    sender: &crate::keys::SenderId,
     public_key: &crate::keys::PublicKey,
     topic: &str,
     envelope: &'a [u8],
 ) -> Result<crate::envelope::Header<'a>, Rejection> {
     let env = crate::envelope::parse(envelope)?;
+    if env.header.sender_id != sender.as_bytes() {
+        return Err(Rejection::UnknownSender);
+    }
     let sig = env.signature().ok_or(Rejection::Unauthenticated)?;
     if topic.len() > usize::from(u16::MAX) {
         return Err(crate::error::Malformed::OutOfRange("topic length").into());

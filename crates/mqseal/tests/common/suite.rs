@@ -254,14 +254,20 @@ fn origin_is_checked_without_the_group_secret() {
     let (mut tx, _, _) = pair();
     let env = tx.seal("aes-sig/t", b"secret").unwrap();
     let pk = SigningKey::from_seed(SEED).public_key(PROVIDER);
-    let h = protect::sign::check_origin(PROVIDER, &pk, "aes-sig/t", &env).unwrap();
+    let me = sender();
+    let h = protect::sign::check_origin(PROVIDER, &me, &pk, "aes-sig/t", &env).unwrap();
     assert_eq!(h.sender_id, b"dev1");
     let wrong = SigningKey::from_seed([1; 32]).public_key(PROVIDER);
-    assert!(protect::sign::check_origin(PROVIDER, &wrong, "aes-sig/t", &env).is_err());
+    assert!(protect::sign::check_origin(PROVIDER, &me, &wrong, "aes-sig/t", &env).is_err());
+    let other = SenderId::new(b"dev2").unwrap();
+    assert_eq!(
+        protect::sign::check_origin(PROVIDER, &other, &pk, "aes-sig/t", &env).unwrap_err(),
+        Rejection::UnknownSender
+    );
     let mut bad = env.clone();
     let n = bad.len();
     bad[n - 70] ^= 1;
-    assert!(protect::sign::check_origin(PROVIDER, &pk, "aes-sig/t", &bad).is_err());
+    assert!(protect::sign::check_origin(PROVIDER, &me, &pk, "aes-sig/t", &bad).is_err());
 }
 
 #[test]
