@@ -2,37 +2,60 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::provision::{parse_client_name, parse_server_name};
+use crate::util::{parse_duration, parse_time};
+
+pub mod keys;
+pub mod net;
+pub mod secure;
+
+pub use keys::*;
+pub use net::*;
+pub use secure::*;
 
 const LONG_ABOUT: &str = "\
 mqseal secures MQTT payloads end to end: the broker and anyone subscribed to # see only
 ciphertext, and a forged, moved, replayed or stale message is rejected.
 
-This command inspects envelopes without any key, and provisions a Mosquitto broker: a private
-CA, a certificate and a password per client, least-privilege access rules and a TLS-only
-configuration.";
+This command provisions a Mosquitto broker (a private CA, a certificate per client,
+least-privilege access rules, a TLS-only configuration, and the clients' mqseal keys), manages
+key files (identities, keyrings with staged rotation, trust stores, rekeys that remove a
+device), seals and opens messages, publishes and subscribes through a broker, and inspects
+envelopes.";
 
 const AFTER_HELP: &str = "\
 Examples:
-  Decode an envelope captured on the broker, without any key:
-    mosquitto_sub -t 'devices/robot-1/#' -C 1 -N ... | mqseal inspect
-
-  Provision a broker for two devices and a control station:
-    mqseal provision mosquitto --out /etc/mosquitto/mqseal --server-name broker.example.com \\
+  Provision a broker for two devices and a control station, with their mqseal keys:
+    mqseal provision mosquitto --out ./broker --server-name broker.example.com \\
       --server-ip 10.0.0.5 --client robot-1 --client robot-2 --admin station
 
-Exit status: 0 on success, 1 when the command fails (the message says why), 2 on a usage
-error. Run `mqseal help COMMAND` for a command's details.";
+  Subscribe as the station, publish as robot-1 (the broker sees only ciphertext):
+    mqseal sub -h broker.example.com --cafile broker/ca.crt \\
+      --cert broker/clients/station.crt --key broker/clients/station.key \\
+      --keyring broker/mqseal/fleet.keyring -t 'devices/#' -v
+    mqseal pub -h broker.example.com --cafile broker/ca.crt \\
+      --cert broker/clients/robot-1.crt --key broker/clients/robot-1.key \\
+      --keyring broker/mqseal/fleet.keyring --identity broker/clients/robot-1.identity \\
+      -t devices/robot-1/temp -m 21.5
+
+  Seal and open locally; decode an envelope captured on the broker:
+    echo -n hello | mqseal seal --keyring k --identity me.identity -t a/b | \\
+      mqseal open --keyring k -t a/b
+    mosquitto_sub -t 'devices/robot-1/#' -C 1 -N ... | mqseal inspect
+
+Exit status: 0 on success, 1 when the command fails or a message is rejected (the message
+says why), 2 on a usage error. Run `mqseal help COMMAND` for a command's details.";
 
 /// The `mqseal` command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "mqseal",
     version,
-    about = "End-to-end security for MQTT payloads: inspect envelopes, provision brokers",
+    about = "End-to-end security for MQTT payloads: keys, seal/open, pub/sub, inspect, provision",
     long_about = LONG_ABOUT,
     after_long_help = AFTER_HELP
 )]
@@ -43,26 +66,46 @@ pub struct Cli {
 }
 
 /// The commands.
-//
-// The key-file commands (`keygen`, `key add|promote|retire|list`, `rekey`,
-// `seal`, `open`, `pub`, `sub`) join this enum as variants of their own once
-// the key-file API of the `mqseal` crate is in place.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Decode an envelope without any key and print its header fields
-    #[command(long_about = INSPECT_ABOUT, after_long_help = INSPECT_AFTER)]
-    Inspect(InspectArgs),
-    /// Generate a Mosquitto deployment: private CA, certificates, passwords, ACL
+    /// Generate a Mosquitto deployment: CA, certificates, passwords, ACL, mqseal keys
     #[command(
         subcommand,
         long_about = PROVISION_ABOUT,
         after_long_help = PROVISION_AFTER
     )]
     Provision(Provision),
+    /// Generate a device identity or a keyring of group keys
+    #[command(subcommand, long_about = KEYGEN_ABOUT, after_long_help = KEYGEN_AFTER)]
+    Keygen(Keygen),
+    /// Manage the epochs of a keyring: add, promote, retire, list, ratchet
+    #[command(subcommand, long_about = KEY_ABOUT, after_long_help = KEY_AFTER)]
+    Key(Key),
+    /// Manage a trust store: the peers' public identities and the admin
+    #[command(subcommand, long_about = TRUST_ABOUT, after_long_help = TRUST_AFTER)]
+    Trust(Trust),
+    /// Replace the group key and remove devices, with one signed message (`rekey apply`)
+    #[command(long_about = REKEY_ABOUT, after_long_help = REKEY_AFTER)]
+    Rekey(RekeyArgs),
+    /// Seal standard input into an envelope for a topic
+    #[command(long_about = SEAL_ABOUT, after_long_help = SEAL_AFTER)]
+    Seal(SealArgs),
+    /// Verify and open an envelope from standard input
+    #[command(long_about = OPEN_ABOUT, after_long_help = OPEN_AFTER)]
+    Open(OpenArgs),
+    /// Publish one sealed message, like mosquitto_pub
+    #[command(long_about = PUB_ABOUT, after_long_help = PUB_AFTER)]
+    Pub(PubArgs),
+    /// Subscribe and print verified messages, like mosquitto_sub
+    #[command(long_about = SUB_ABOUT, after_long_help = SUB_AFTER)]
+    Sub(SubArgs),
+    /// Decode an envelope without any key; with keys, say whether it would be accepted
+    #[command(long_about = INSPECT_ABOUT, after_long_help = INSPECT_AFTER)]
+    Inspect(InspectArgs),
 }
 
 const INSPECT_ABOUT: &str = "\
-Decode an envelope without any key and print its header fields.
+Decode an envelope without any key; with keys, say whether it would be accepted.
 
 Reads one envelope from standard input (or FILE): raw bytes, or hexadecimal text with --hex.
 Prints the version, the suite (name and id), the key epoch, the sender id (quoted text when
@@ -70,9 +113,13 @@ printable, hex otherwise), the counter, the timestamp (milliseconds since 1970 a
 UTC), the sizes of the header, body, tag and signature, and whether the body is readable: MAC
 and signature-only suites carry the payload in clear, which is then printed too.
 
-Only the structure is checked. Without the keys nothing says whether the envelope is authentic:
-every field shown may be forged. A malformed envelope is refused with the reason, and the exit
-status is 1.";
+Without keys only the structure is checked, and nothing says whether the envelope is
+authentic: every field shown may be forged. With keys (--keyring and/or --trust, with --topic
+and --protect) the envelope is also opened as a fresh receiver would open it, and a `verdict`
+line says `accepted` (and the payload), or `rejected` and exactly why; the exit status is then
+1. A fresh receiver has seen nothing before, so a replay is not detected here.
+
+A malformed envelope is refused with the reason, and the exit status is 1.";
 
 const INSPECT_AFTER: &str = "\
 Examples:
@@ -83,11 +130,13 @@ Examples:
     mosquitto_sub -h broker.example.com -p 8883 --cafile ca.crt --cert c.crt --key c.key \\
       -t 'devices/robot-1/state' -C 1 -N | mqseal inspect
 
-  A file:
-    mqseal inspect envelope.bin";
+  Would robot-1 accept it, and if not, why?
+    mqseal inspect envelope.bin --keyring fleet.keyring --trust trust \\
+      --topic devices/robot-1/state --protect encrypt+sign";
 
 /// Arguments of `mqseal inspect`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("keys").args(["keyring", "trust"]).multiple(true)))]
 pub struct InspectArgs {
     /// Read hexadecimal text (white space ignored) instead of raw bytes
     #[arg(long)]
@@ -95,14 +144,33 @@ pub struct InspectArgs {
     /// Read the envelope from FILE instead of standard input
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Also open it with these group keys (from `mqseal keygen keyring`)
+    #[arg(long, value_name = "FILE", requires_all = ["topic", "protect"])]
+    pub keyring: Option<PathBuf>,
+    /// Also check its signature with this trust store
+    #[arg(long, value_name = "FILE", requires_all = ["topic", "protect"])]
+    pub trust: Option<PathBuf>,
+    /// The topic the envelope was received on (with keys)
+    #[arg(long, value_name = "TOPIC", requires = "keys")]
+    pub topic: Option<String>,
+    /// The receiver's protection for the topic (with keys)
+    #[arg(long, value_name = "MODE", requires = "keys")]
+    pub protect: Option<Protect>,
+    /// The receiver's freshness limit (with keys)
+    #[arg(long, value_name = "AGE", value_parser = parse_duration, requires = "keys")]
+    pub max_age: Option<Duration>,
+    /// Judge freshness as of TIME (ISO-8601 UTC such as 2026-11-18T11:06:40Z, or milliseconds
+    /// since 1970) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "max_age")]
+    pub at: Option<u64>,
 }
 
 const PROVISION_ABOUT: &str = "\
-Generate a Mosquitto deployment: private CA, certificates, passwords, ACL.
+Generate a Mosquitto deployment: CA, certificates, passwords, ACL, mqseal keys.
 
-`provision mosquitto` writes a complete, working Mosquitto 2.0 deployment into a directory;
-`provision add-client` adds clients to it later. Nothing is interactive, and no external
-tool (openssl, mosquitto_passwd) is needed.";
+`provision mosquitto` writes a complete, working Mosquitto 2.0 deployment into a directory,
+with the mqseal keys of every client; `provision add-client` adds clients to it later.
+Nothing is interactive, and no external tool (openssl, mosquitto_passwd) is needed.";
 
 const PROVISION_AFTER: &str = "\
 Examples:
@@ -113,7 +181,7 @@ Examples:
 /// The provisioning commands.
 #[derive(Debug, Subcommand)]
 pub enum Provision {
-    /// Write a complete Mosquitto 2.0 deployment into a directory
+    /// Write a complete Mosquitto 2.0 deployment, with mqseal keys, into a directory
     #[command(long_about = MOSQUITTO_ABOUT, after_long_help = MOSQUITTO_AFTER)]
     Mosquitto(MosquittoArgs),
     /// Add clients to a deployment made by `provision mosquitto`
@@ -122,7 +190,7 @@ pub enum Provision {
 }
 
 const MOSQUITTO_ABOUT: &str = "\
-Write a complete Mosquitto 2.0 deployment into a directory.
+Write a complete Mosquitto 2.0 deployment, with mqseal keys, into a directory.
 
 Files written into --out DIR (secrets with mode 0600, each file replaced atomically):
   mosquitto.conf         the broker configuration, with absolute paths
@@ -130,9 +198,15 @@ Files written into --out DIR (secrets with mode 0600, each file replaced atomica
   server.crt, .key       the broker's certificate: DNS name --server-name, addresses --server-ip
   clients/NAME.crt       per client: a certificate with common name NAME,
   clients/NAME.key       its private key,
-  clients/NAME.password  and a random password (192 bits)
+  clients/NAME.password  a random password (192 bits),
+  clients/NAME.identity  and its mqseal identity (sender id NAME), with NAME.identity.pub
   passwd                 the password hashes, in Mosquitto's own format (PBKDF2-SHA512, $7$)
   aclfile                the access rules
+  mqseal/fleet.keyring   the group keys every client shares (epoch 1)
+  mqseal/admin.identity  the admin's identity (sender id mqseal-admin): signs rekey messages
+  mqseal/trust           every client's public identity, and the admin
+A device needs only its own files: ca.crt, clients/NAME.*, mqseal/fleet.keyring and
+mqseal/trust. Keep ca.key and mqseal/admin.identity on the operator's machine.
 
 The broker configuration: no anonymous access, one listener (TLS 1.2 or later, port 8883,
 --port to change), no plaintext listener. A client must present a certificate signed by the
@@ -146,8 +220,8 @@ CA. How the broker names the client, --auth:
                       another client's password logs in as that client.
 
 Access rules, least privilege: every client may publish to devices/NAME/# (its telemetry,
-state and replies) and subscribe to commands/NAME/# (the commands addressed to it), nothing
-else. An --admin client may publish and subscribe to every topic: a control station. A
+state and replies), subscribe to commands/NAME/# (the commands addressed to it) and read
+mqseal/rekey (the admin's rekey messages), nothing else. An --admin client may publish and subscribe to every topic: a control station. A
 forbidden publish is dropped silently by Mosquitto; a forbidden subscription receives nothing.
 
 Started as root, mosquitto switches to the user `mosquitto`, who must be able to read
@@ -189,7 +263,8 @@ pub struct MosquittoArgs {
     /// An IP address clients may connect to; repeat for several
     #[arg(long = "server-ip", value_name = "IP")]
     pub server_ips: Vec<IpAddr>,
-    /// A client to create: certificate common name and MQTT username; repeat for several
+    /// A client to create: certificate common name, MQTT username and mqseal sender id;
+    /// repeat for several
     #[arg(
         long = "client",
         value_name = "NAME",
@@ -224,8 +299,10 @@ const ADD_CLIENT_ABOUT: &str = "\
 Add clients to a deployment made by `provision mosquitto`.
 
 For each client: a certificate signed by the deployment's CA (so ca.key must be in DIR), a
-key and a random password in clients/, a line appended to passwd and a block appended to
-aclfile. Nothing else changes: the other clients keep their certificates and passwords. A
+key, a random password and an mqseal identity in clients/, a line appended to passwd, a block
+appended to aclfile, and its public identity added to mqseal/trust. The new client shares the
+fleet's keyring, mqseal/fleet.keyring. Nothing else changes: the other clients keep their
+certificates, passwords and keys (give them the new mqseal/trust if they check signatures). A
 running broker reads passwd and aclfile again on SIGHUP.";
 
 const ADD_CLIENT_AFTER: &str = "\
@@ -253,4 +330,13 @@ pub struct AddClientArgs {
     /// Validity of the client certificates, in days
     #[arg(long, value_name = "DAYS", default_value_t = 825)]
     pub days: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_grammar_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

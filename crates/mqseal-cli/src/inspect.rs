@@ -97,7 +97,7 @@ fn sender_id(id: &[u8]) -> String {
 
 /// A readable payload: quoted when it is text, hex otherwise; cut after
 /// [`PAYLOAD_PREVIEW`] bytes.
-fn payload(body: &[u8]) -> String {
+pub fn payload(body: &[u8]) -> String {
     if body.is_empty() {
         return "(empty)".to_string();
     }

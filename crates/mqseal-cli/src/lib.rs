@@ -1,10 +1,17 @@
 //! The `mqseal` command line, as a library so that its tests can reach the
-//! pieces (the password file format, the envelope description).
+//! pieces (the password file format, the envelope description, the public
+//! identity format).
 //!
-//! - `mqseal inspect`: decode an envelope without any key ([`inspect`]).
 //! - `mqseal provision mosquitto` and `provision add-client`: a Mosquitto 2.0
 //!   deployment with a private CA, client certificates, native `$7$` password
-//!   hashes and least-privilege ACLs ([`provision`], [`pki`], [`passwd`]).
+//!   hashes, least-privilege ACLs and the clients' mqseal keys ([`provision`],
+//!   [`pki`], [`passwd`]).
+//! - `mqseal keygen`, `mqseal key` and `mqseal trust`: key files
+//!   ([`keycmd`], [`keyfiles`]); `mqseal rekey` ([`rekeycmd`]).
+//! - `mqseal seal` and `mqseal open` ([`secure`]); `mqseal pub` and
+//!   `mqseal sub` ([`net`]).
+//! - `mqseal inspect`: decode an envelope without any key, and with keys say
+//!   whether it would be accepted ([`inspect`], [`secure::verdict`]).
 //!
 //! The user documentation is in the help texts (`mqseal --help`) and in
 //! `docs/cli.md`.
@@ -20,11 +27,17 @@ pub mod civil;
 pub mod cli;
 pub mod files;
 pub mod inspect;
+pub mod keycmd;
+pub mod keyfiles;
+pub mod net;
 pub mod passwd;
 pub mod pki;
 pub mod provision;
+pub mod rekeycmd;
+pub mod secure;
+pub mod util;
 
-use cli::{Cli, Command, InspectArgs, Provision};
+use cli::{Cli, Command, InspectArgs, KeyArgs, Keygen, Provision, RekeyCommand};
 
 /// Runs the command line with the process's arguments, printing errors as
 /// `error: ...` on standard error.
@@ -49,6 +62,32 @@ pub fn run(cli: &Cli) -> Result<(), String> {
         Command::Provision(Provision::AddClient(args)) => {
             print(&provision::add_client(args)?.summary)
         }
+        Command::Keygen(Keygen::Identity(args)) => print(&keycmd::keygen_identity(args)?),
+        Command::Keygen(Keygen::Keyring(args)) => print(&keycmd::keygen_keyring(args)?),
+        Command::Key(cmd) => print(&keycmd::key(cmd)?),
+        Command::Trust(cmd) => print(&keycmd::trust(cmd)?),
+        Command::Rekey(args) => match &args.command {
+            Some(RekeyCommand::Apply(a)) => print(&rekeycmd::apply(a)?),
+            None => {
+                let summary = rekeycmd::issue(&args.issue)?;
+                if args
+                    .issue
+                    .out
+                    .as_deref()
+                    .is_some_and(|o| o.as_os_str() == "-")
+                {
+                    // The message went to standard output.
+                    eprint!("{summary}");
+                    Ok(())
+                } else {
+                    print(&summary)
+                }
+            }
+        },
+        Command::Seal(args) => secure::seal(args),
+        Command::Open(args) => secure::open(args),
+        Command::Pub(args) => net::publish(args),
+        Command::Sub(args) => net::subscribe(args),
     }
 }
 
@@ -91,5 +130,19 @@ fn run_inspect(args: &InspectArgs) -> Result<(), String> {
         };
         format!("malformed envelope: {m}{hint}")
     })?;
-    print(&text)
+    let (Some(topic), Some(protect)) = (&args.topic, args.protect) else {
+        return print(&text);
+    };
+    let keys = KeyArgs {
+        keyring: args.keyring.clone(),
+        identity: None,
+        trust: args.trust.clone(),
+    };
+    match secure::verdict(&bytes, topic, protect, args.max_age, args.at, &keys)? {
+        Ok(lines) => print(&format!("{text}{lines}")),
+        Err(lines) => {
+            print(&format!("{text}{lines}"))?;
+            Err("the envelope would be rejected (see the verdict)".into())
+        }
+    }
 }

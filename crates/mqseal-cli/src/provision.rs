@@ -7,12 +7,18 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use mqseal::{GroupSecret, Identity, Keyring, TrustStore};
 use ring::rand::SystemRandom;
 
 use crate::cli::{AddClientArgs, Auth, MosquittoArgs};
 use crate::files::{self, PUBLIC, SECRET};
+use crate::keyfiles::{self, provider, public_path};
 use crate::passwd;
 use crate::pki::{Ca, Issued};
+use crate::util::sender_id;
+
+/// The sender id of the admin identity, `mqseal/admin.identity`.
+pub const ADMIN_ID: &str = "mqseal-admin";
 
 /// The files of a deployment, by absolute path.
 #[derive(Clone, Debug)]
@@ -72,6 +78,22 @@ impl Layout {
     pub fn client_file(&self, name: &str, ext: &str) -> PathBuf {
         self.clients().join(format!("{name}.{ext}"))
     }
+    /// `mqseal/`: the mqseal keys.
+    pub fn mqseal(&self) -> PathBuf {
+        self.dir.join("mqseal")
+    }
+    /// `mqseal/fleet.keyring`.
+    pub fn fleet_keyring(&self) -> PathBuf {
+        self.mqseal().join("fleet.keyring")
+    }
+    /// `mqseal/admin.identity`.
+    pub fn admin_identity(&self) -> PathBuf {
+        self.mqseal().join("admin.identity")
+    }
+    /// `mqseal/trust`.
+    pub fn trust(&self) -> PathBuf {
+        self.mqseal().join("trust")
+    }
 
     fn top_files(&self) -> [PathBuf; 7] {
         [
@@ -90,8 +112,11 @@ impl Layout {
 /// username, a file name and a topic level in the ACL.
 pub fn parse_client_name(name: &str) -> Result<String, String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > 64 {
-        return Err("a client name has 1 to 64 characters".into());
+    if name.is_empty() || name.len() > mqseal::envelope::MAX_SENDER_ID_LEN {
+        return Err(format!(
+            "a client name has 1 to {} characters: it is also its mqseal sender id",
+            mqseal::envelope::MAX_SENDER_ID_LEN
+        ));
     }
     if !name.chars().all(ok_char) || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(
@@ -154,6 +179,12 @@ fn new_clients(clients: &[String], admins: &[String]) -> Result<Vec<NewClient>, 
                 "client {name} is given twice: name each client once, with --client or --admin"
             ));
         }
+        if name == ADMIN_ID {
+            return Err(format!(
+                "{ADMIN_ID} is the sender id of the deployment's admin identity \
+                 (mqseal/admin.identity): choose another client name"
+            ));
+        }
         out.push(NewClient {
             name: name.clone(),
             admin,
@@ -162,13 +193,14 @@ fn new_clients(clients: &[String], admins: &[String]) -> Result<Vec<NewClient>, 
     Ok(out)
 }
 
-/// The clients' certificates, passwords and password file lines.
+/// The clients' certificates, passwords, password file lines and identities.
 struct Made {
     name: String,
     admin: bool,
     issued: Issued,
     password: String,
     passwd_line: String,
+    identity: Identity,
 }
 
 fn make_clients(
@@ -186,17 +218,23 @@ fn make_clients(
         progress(
             *step,
             total,
-            &format!("client {}{role}: key, certificate, password", c.name),
+            &format!(
+                "client {}{role}: key, certificate, password, mqseal identity",
+                c.name
+            ),
         );
         let issued = ca.client(&c.name, days, rng)?;
         let password = passwd::random_password(rng)?;
         let passwd_line = passwd::line(&c.name, &password, rng)?;
+        let identity = Identity::generate(sender_id(&c.name)?, provider().random)
+            .map_err(|e| format!("cannot generate the identity of {}: {e}", c.name))?;
         made.push(Made {
             name: c.name.clone(),
             admin: c.admin,
             issued,
             password,
             passwd_line,
+            identity,
         });
     }
     Ok(made)
@@ -220,8 +258,34 @@ fn write_clients(layout: &Layout, made: &[Made]) -> Result<(), String> {
             &format!("{}\n", m.password),
             SECRET,
         )?;
+        let identity = layout.client_file(&m.name, "identity");
+        keyfiles::save_identity(&identity, &m.identity)?;
+        keyfiles::write_public(&public_path(&identity), &m.identity.public(provider()))?;
     }
     Ok(())
+}
+
+/// The deployment's mqseal keys: the fleet keyring, the admin identity and
+/// the trust store of every client and the admin.
+fn write_mqseal_keys(layout: &Layout, made: &[Made]) -> Result<(), String> {
+    let dir = layout.mqseal();
+    files::create_dir(&dir, 0o700).map_err(io_err("create", &dir))?;
+    let p = provider();
+    let secret = GroupSecret::generate(p.random)
+        .map_err(|e| format!("cannot generate the group secret: {e}"))?;
+    keyfiles::save_keyring(&layout.fleet_keyring(), &Keyring::new(1, secret))?;
+    let admin = Identity::generate(sender_id(ADMIN_ID)?, p.random)
+        .map_err(|e| format!("cannot generate the admin identity: {e}"))?;
+    let admin_public = admin.public(p);
+    keyfiles::save_identity(&layout.admin_identity(), &admin)?;
+    keyfiles::write_public(&public_path(&layout.admin_identity()), &admin_public)?;
+    let mut trust = TrustStore::new();
+    for m in made {
+        trust.insert_identity(&m.identity.public(p));
+    }
+    trust.insert_identity(&admin_public);
+    trust.set_admin(admin_public.sender_id, admin_public.signing);
+    keyfiles::save_trust(&layout.trust(), &trust)
 }
 
 /// The ACL header: the rules every client gets.
@@ -232,6 +296,7 @@ pub const ACL_HEADER: &str = "\
 # Every client may
 #   publish to    devices/<name>/#    its telemetry, state and replies
 #   subscribe to  commands/<name>/#   the commands addressed to it
+#   subscribe to  mqseal/rekey        the admin's rekey messages
 # and nothing else. An admin client may publish and subscribe to every topic.
 # Mosquitto denies what no rule allows: a forbidden publish is dropped without
 # telling the client, a forbidden subscription receives nothing.
@@ -239,6 +304,8 @@ pub const ACL_HEADER: &str = "\
 
 pattern write devices/%u/#
 pattern read commands/%u/#
+# The admin's rekey messages (`mqseal rekey`), retained: every client reads them.
+pattern read mqseal/rekey
 ";
 
 /// The ACL block of one client.
@@ -376,7 +443,7 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
     check_absent(&layout, args.force)?;
 
     let rng = SystemRandom::new();
-    let total = 3 + clients.len();
+    let total = 4 + clients.len();
     let mut step = 1;
     progress(step, total, "private CA: key and certificate");
     let (ca, ca_issued) = Ca::generate(&format!("mqseal CA for {}", args.server_name), &rng)?;
@@ -423,6 +490,13 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
         user: args.user.as_deref(),
     };
     write(&layout.conf(), &conf(&layout, &opts), PUBLIC)?;
+    step += 1;
+    progress(
+        step,
+        total,
+        "mqseal keys: fleet keyring (epoch 1), admin identity, trust store",
+    );
+    write_mqseal_keys(&layout, &made)?;
 
     let mut s = String::new();
     let d = |p: PathBuf| p.display().to_string();
@@ -458,15 +532,27 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
         ),
         (
             "aclfile",
-            "access rules: write devices/<name>/#, read commands/<name>/#".into(),
+            "access rules: write devices/<name>/#, read commands/<name>/# and mqseal/rekey".into(),
         ),
         (
             "clients/",
-            "<name>.crt, <name>.key (0600) and <name>.password (0600) per client".into(),
+            "<name>.crt, .key (0600), .password (0600), .identity (0600), .identity.pub".into(),
+        ),
+        (
+            "mqseal/fleet.keyring",
+            "the group keys every client shares (0600), epoch 1".into(),
+        ),
+        (
+            "mqseal/admin.identity",
+            "signs rekey messages (0600): keep it on the operator's machine".into(),
+        ),
+        (
+            "mqseal/trust",
+            "every client's public identity, and the admin".into(),
         ),
     ];
     for (file, what) in rows {
-        let _ = writeln!(s, "  {file:<15} {what}");
+        let _ = writeln!(s, "  {file:<21} {what}");
     }
     write_passwords(&mut s, &made, args.auth);
     let first = &made[0].name;
@@ -489,6 +575,21 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
         );
     }
     let _ = writeln!(s, "    -t 'commands/{first}/#'");
+    let _ = write!(
+        s,
+        "Publish a sealed message as {first}:\n  mqseal pub -h {host} -p {port} --cafile {ca} \\\n    \
+         --cert {crt} --key {key} \\\n    --keyring {keyring} --identity {identity} \\\n    \
+         -t devices/{first}/hello -m hello\n\
+         A device needs only ca.crt, its clients/<name>.* files, mqseal/fleet.keyring and \
+         mqseal/trust;\nkeep ca.key and mqseal/admin.identity on this machine.\n",
+        host = args.server_name,
+        port = args.port,
+        ca = d(layout.ca_crt()),
+        crt = d(layout.client_file(first, "crt")),
+        key = d(layout.client_file(first, "key")),
+        keyring = d(layout.fleet_keyring()),
+        identity = d(layout.client_file(first, "identity")),
+    );
     Ok(Outcome { summary: s })
 }
 
@@ -521,9 +622,10 @@ fn check_absent(layout: &Layout, force: bool) -> Result<(), String> {
         .into_iter()
         .filter(|p| p.exists())
         .collect();
-    let clients = layout.clients();
-    if fs::read_dir(&clients).is_ok_and(|mut d| d.next().is_some()) {
-        found.push(clients);
+    for dir in [layout.clients(), layout.mqseal()] {
+        if fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            found.push(dir);
+        }
     }
     if let Some(first) = found.first() {
         let dir = layout.dir.display();
@@ -538,19 +640,27 @@ fn check_absent(layout: &Layout, force: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// With `--force`: removes the files of the replaced deployment's clients.
+/// With `--force`: removes the files of the replaced deployment's clients,
+/// and the counters of its identities.
 fn remove_client_files(layout: &Layout) -> Result<(), String> {
-    let dir = layout.clients();
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry.map_err(io_err("list", &dir))?.path();
-        let ours = path
-            .extension()
-            .is_some_and(|e| e == "crt" || e == "key" || e == "password");
-        if ours {
-            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+    for (dir, exts) in [
+        (
+            layout.clients(),
+            &["crt", "key", "password", "identity", "pub", "counters"][..],
+        ),
+        (layout.mqseal(), &["counters"][..]),
+    ] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.map_err(io_err("list", &dir))?.path();
+            let ours = path
+                .extension()
+                .is_some_and(|e| exts.iter().any(|x| e == *x));
+            if ours {
+                fs::remove_file(&path).map_err(io_err("remove", &path))?;
+            }
         }
     }
     Ok(())
@@ -586,6 +696,7 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
     for c in &clients {
         let taken = passwd::users(&passwd_text).any(|u| u == c.name)
             || layout.client_file(&c.name, "crt").exists()
+            || layout.client_file(&c.name, "identity").exists()
             || acl_text
                 .lines()
                 .any(|l| l.trim() == format!("user {}", c.name));
@@ -604,6 +715,12 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
             layout.ca_key().display()
         )
     })?;
+    let trust_path = layout.trust();
+    let trust = if trust_path.exists() {
+        Some(keyfiles::load_trust(&trust_path)?)
+    } else {
+        None
+    };
     let rng = SystemRandom::new();
     let total = clients.len() + 1;
     let mut step = 0;
@@ -614,6 +731,19 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         &format!("adding to the deployment in {}", layout.dir.display()),
     );
     write_clients(&layout, &made)?;
+    match trust {
+        Some(mut trust) => {
+            for m in &made {
+                trust.insert_identity(&m.identity.public(provider()));
+            }
+            keyfiles::save_trust(&trust_path, &trust)?;
+        }
+        None => crate::util::note(&format!(
+            "note: {} does not exist (a deployment made before mqseal keys): the new \
+             identities are not in a trust store; add them with `mqseal trust add`",
+            trust_path.display()
+        )),
+    }
     let mut new_passwd = passwd_text;
     if !new_passwd.is_empty() && !new_passwd.ends_with('\n') {
         new_passwd.push('\n');
@@ -634,8 +764,9 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
     let names: Vec<&str> = made.iter().map(|m| m.name.as_str()).collect();
     let _ = writeln!(
         s,
-        "Added {} to the deployment in {}:\n  clients/<name>.crt, .key and .password, a line in \
-         passwd and a block in aclfile each.",
+        "Added {} to the deployment in {}:\n  clients/<name>.crt, .key, .password, .identity and \
+         .identity.pub, a line in passwd,\n  a block in aclfile and a public identity in \
+         mqseal/trust each; they share mqseal/fleet.keyring.",
         names.join(", "),
         layout.dir.display()
     );
