@@ -54,7 +54,7 @@ pub mod fixture {
 
     use crate::counter::{CounterStore, MemoryCounterStore};
     use crate::crypto::CryptoProvider;
-    use crate::endpoint::Endpoint;
+    use crate::endpoint::{Endpoint, KeyLimits};
     use crate::envelope::{Suite, Symmetric};
     use crate::freshness::{Freshness, ManualClock};
     use crate::keys::{GroupSecret, Keyring, PublicKey, SenderId, SigningKey, TrustStore};
@@ -161,6 +161,13 @@ pub mod fixture {
             .signing_key(SigningKey::from_seed(SIGNING_SEED))
             .counter_store(store)
             .counter_block(block)
+            // Benchmarks seal billions of messages under one epoch: keep the
+            // limit checks, but out of reach.
+            .key_limits(KeyLimits {
+                soft_messages: u64::MAX,
+                hard_messages: u64::MAX,
+                ..KeyLimits::default()
+            })
             .clock(ManualClock::new(NOW_MS))
             .build()
             .unwrap_or_else(|e| unreachable!("fixture sender: {e}"))
