@@ -80,12 +80,32 @@ pub fn key_error(e: KeyError, path: &Path) -> String {
             "epoch {n} is or was in {p}, and epoch numbers are never reused: leave out --epoch \
              to take the next free number"
         ),
+        KeyError::NotHighest { active, highest } => {
+            let fix = match keyring_state(path, highest) {
+                Some(mqseal::EpochState::Retired) => format!(
+                    "epoch {highest} is retired, so this keyring can no longer ratchet: rotate \
+                     with `mqseal key add` and `mqseal key promote` (on every device)"
+                ),
+                _ => format!(
+                    "promote epoch {highest} first (`mqseal key promote --keyring {p} --epoch \
+                     {highest}`), or retire it"
+                ),
+            };
+            format!(
+                "cannot ratchet {p}: epoch {highest} is above the active epoch {active}, and \
+                 devices that ratchet must stay on one chain: {fix}"
+            )
+        }
         KeyError::NoActiveEpoch => format!(
             "{p} has no active epoch: promote one with `mqseal key promote --keyring {p} \
              --epoch N`"
         ),
         e => format!("{p}: {e}"),
     }
+}
+
+fn keyring_state(path: &Path, epoch: u32) -> Option<EpochState> {
+    keyfiles::load_keyring(path).ok()?.state(epoch)
 }
 
 fn key_add(args: &KeyAddArgs) -> Result<String, String> {

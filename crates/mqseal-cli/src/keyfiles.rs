@@ -285,8 +285,10 @@ pub fn counters_path(identity: &Path) -> PathBuf {
 
 /// The lock that makes this process the only one sealing with an identity:
 /// two processes sealing with one identity at the same time would read the
-/// same counter mark and reuse counters (nonces). It is an exclusive `flock`
-/// on the identity file, released when this is dropped or the process exits.
+/// same counter mark and reuse counters (nonces). It is an exclusive lock on
+/// the identity file, released when this is dropped or the process exits;
+/// a second process waits for it. ([`FileCounterStore`] also locks its own
+/// file, but refuses instead of waiting.)
 #[derive(Debug)]
 pub struct CounterLock {
     _file: File,
@@ -299,37 +301,30 @@ pub fn open_counters(identity: &Path) -> Result<(FileCounterStore, CounterLock),
         .map_err(|e| format!("cannot open the identity {}: {e}", identity.display()))?;
     lock_exclusive(&lock, identity)?;
     let path = counters_path(identity);
-    let store = FileCounterStore::open(&path).map_err(|e| {
-        format!(
-            "cannot use the counters of {}: {e}; if the file is damaged, do not delete it (that \
-             would reuse counters): make a new identity, or move to a new key epoch",
+    let store = FileCounterStore::open(&path).map_err(|e| match e {
+        e @ mqseal::CounterError::Corrupt { .. } => format!(
+            "cannot use the counters of {}: {e}; do not delete the file (that would reuse \
+             counters): make a new identity, or move to a new key epoch",
             identity.display()
-        )
+        ),
+        e => format!("cannot use the counters of {}: {e}", identity.display()),
     })?;
     Ok((store, CounterLock { _file: lock }))
 }
 
-#[cfg(unix)]
 fn lock_exclusive(file: &File, identity: &Path) -> Result<(), String> {
-    use rustix::fs::{FlockOperation, flock};
-    let err =
-        |e: rustix::io::Errno| format!("cannot lock the identity {}: {e}", identity.display());
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+    let err = |e: io::Error| format!("cannot lock the identity {}: {e}", identity.display());
+    match file.try_lock() {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::WOULDBLOCK) => {
+        Err(std::fs::TryLockError::WouldBlock) => {
             note(&format!(
-                "waiting: another mqseal process is sealing with {}",
+                "waiting: another mqseal process is using {}",
                 identity.display()
             ));
-            flock(file, FlockOperation::LockExclusive).map_err(err)
+            file.lock().map_err(err)
         }
-        Err(e) => Err(err(e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
     }
-}
-
-#[cfg(not(unix))]
-fn lock_exclusive(_file: &File, _identity: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]

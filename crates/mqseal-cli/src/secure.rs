@@ -77,9 +77,9 @@ pub fn require_keys(protect: Protect, keys: &KeyArgs, role: Role) -> Result<(), 
 
 /// An endpoint and what must live as long as it.
 pub struct Built {
-    /// The endpoint.
+    /// The endpoint. (Declared first: dropped before the lock.)
     pub endpoint: Endpoint,
-    /// The identity's lock, held while the endpoint seals.
+    /// The identity's lock, held while the endpoint lives.
     pub lock: Option<CounterLock>,
     /// The keyring file, if any.
     pub keyring: Option<PathBuf>,
@@ -250,7 +250,8 @@ pub fn seal(args: &SealArgs) -> Result<(), String> {
     let flushed = built.endpoint.flush();
     let envelope = sealed.map_err(|e| seal_error(&e, built.keyring.as_deref()))?;
     flushed.map_err(|e| format!("cannot record the counter: {e}"))?;
-    drop(built.lock.take());
+    // The endpoint (and its counter store) goes before the identity's lock.
+    drop(built);
     if args.hex {
         stdout_bytes(format!("{}\n", hex::encode(&envelope)).as_bytes())
     } else {

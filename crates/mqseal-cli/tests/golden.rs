@@ -9,53 +9,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::*;
-
-/// Runs `mqseal args` and renders the command, its exit status and output;
-/// `dir` (if any) is shown as `<DIR>`.
-fn transcript(args: &[&str], dir: Option<&Path>) -> String {
-    let out = mqseal().args(args).output().unwrap();
-    let command = format!("$ mqseal {}", args.join(" "));
-    let mut s = format!(
-        "{}\nexit status: {}\n",
-        command.trim_end(),
-        out.status.code().unwrap()
-    );
-    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        if !bytes.is_empty() {
-            s.push_str(&format!("--- {name}\n{}", text(bytes)));
-        }
-    }
-    match dir {
-        Some(d) => s.replace(&d.display().to_string(), "<DIR>"),
-        None => s,
-    }
-}
-
-fn check(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("MQSEAL_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; create it with MQSEAL_UPDATE_GOLDEN=1",
-            path.display()
-        )
-    });
-    if expected != actual {
-        panic!(
-            "{} differs from the output (rewrite with MQSEAL_UPDATE_GOLDEN=1 after a deliberate \
-             change).\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
-    }
-}
 
 #[test]
 fn help_texts() {

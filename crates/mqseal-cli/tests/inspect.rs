@@ -9,16 +9,6 @@ use std::path::PathBuf;
 use common::*;
 use serde_json::Value;
 
-/// The `label value` lines of an inspect output.
-fn fields(out: &str) -> BTreeMap<String, String> {
-    out.lines()
-        .map(|l| {
-            let (k, v) = l.split_at(11);
-            (k.trim().to_string(), v.trim_start().to_string())
-        })
-        .collect()
-}
-
 /// The envelope vector files (one per suite; other vector files are skipped).
 fn vectors() -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors");

@@ -3,7 +3,7 @@
 //! test fails), and real `mosquitto_pub` / `mosquitto_sub` clients.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,7 +21,6 @@ pub fn mqseal() -> Command {
 
 /// Runs the binary with `args` and `stdin`.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
-    use std::io::Write;
     let mut child = mqseal()
         .args(args)
         .stdin(Stdio::piped())
@@ -30,7 +29,8 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
+    // A command that fails before reading its input closes the pipe early.
+    let _ = input.write_all(stdin);
     drop(input);
     child.wait_with_output().unwrap()
 }
@@ -292,4 +292,152 @@ impl Drop for Subscriber {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `mqseal args` and renders the command, its exit status and output;
+/// `dir` (if any) is shown as `<DIR>`.
+pub fn transcript(args: &[&str], dir: Option<&Path>) -> String {
+    transcript_with(args, None, dir)
+}
+
+/// [`transcript`] with standard input (`label` names it on the command line:
+/// `$ mqseal ... < label`).
+pub fn transcript_with(args: &[&str], stdin: Option<(&str, &[u8])>, dir: Option<&Path>) -> String {
+    let out = run(args, stdin.map_or(&b""[..], |(_, b)| b));
+    let mut command = format!("$ mqseal {}", args.join(" "));
+    if let Some((label, _)) = stdin {
+        command.push_str(&format!(" < {label}"));
+    }
+    let mut s = format!(
+        "{}\nexit status: {}\n",
+        command.trim_end(),
+        out.status.code().unwrap()
+    );
+    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        if !bytes.is_empty() {
+            s.push_str(&format!("--- {name}\n{}", String::from_utf8_lossy(bytes)));
+        }
+    }
+    match dir {
+        Some(d) => s.replace(&d.display().to_string(), "<DIR>"),
+        None => s,
+    }
+}
+
+/// Replaces every ISO-8601 UTC time (`2026-11-23T15:53:23Z`, with optional
+/// milliseconds) by `<TIME>`.
+pub fn without_times(s: &str) -> String {
+    let b = s.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let fits = b.len() - i >= shape.len()
+            && shape.iter().zip(&b[i..]).all(|(p, c)| match p {
+                b'd' => c.is_ascii_digit(),
+                p => p == c,
+            });
+        if fits {
+            let mut j = i + shape.len();
+            if b.get(j) == Some(&b'.') {
+                j += 1;
+                while b.get(j).is_some_and(u8::is_ascii_digit) {
+                    j += 1;
+                }
+            }
+            if b.get(j) == Some(&b'Z') {
+                out.push_str("<TIME>");
+                i = j + 1;
+                continue;
+            }
+        }
+        let ch = s[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Compares `actual` with `tests/golden/<name>.txt`, or rewrites the file with
+/// `MQSEAL_UPDATE_GOLDEN=1`.
+pub fn check(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("MQSEAL_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with MQSEAL_UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
+    if expected != actual {
+        panic!(
+            "{} differs from the output (rewrite with MQSEAL_UPDATE_GOLDEN=1 after a deliberate \
+             change).\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        );
+    }
+}
+
+/// Runs `mqseal args` and asserts success; its standard output.
+pub fn ok(args: &[&str]) -> String {
+    ok_with(args, b"")
+}
+
+/// [`ok`] with standard input; raw standard output.
+pub fn ok_bytes(args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let out = run(args, stdin);
+    assert!(
+        out.status.success(),
+        "mqseal {} failed: {}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    out.stdout
+}
+
+/// [`ok`] with standard input.
+pub fn ok_with(args: &[&str], stdin: &[u8]) -> String {
+    text(&ok_bytes(args, stdin))
+}
+
+/// Runs `mqseal args` and asserts failure with status 1; its standard error.
+pub fn fails(args: &[&str], stdin: &[u8]) -> String {
+    let out = run(args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "mqseal {} should fail: {} {}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+/// A path in `dir` as a string.
+pub fn p(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+/// The `label value` lines of an inspect output.
+pub fn fields(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter(|l| l.len() > 11 && !l.starts_with(' '))
+        .map(|l| {
+            let (k, v) = l.split_at(11);
+            (k.trim().to_string(), v.trim_start().to_string())
+        })
+        .collect()
+}
+
+/// Writes `bytes` to a new file.
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .unwrap();
 }
