@@ -114,7 +114,7 @@ pub fn parse_client_name(name: &str) -> Result<String, String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if name.is_empty() || name.len() > mqseal::envelope::MAX_SENDER_ID_LEN {
         return Err(format!(
-            "a client name has 1 to {} characters: it is also its mqseal sender id",
+            "a client name (also the mqseal sender id) has 1 to {} characters",
             mqseal::envelope::MAX_SENDER_ID_LEN
         ));
     }

@@ -26,6 +26,26 @@ fn help_texts() {
             "provision-add-client-help",
             &["provision", "add-client", "--help"],
         ),
+        ("keygen-help", &["keygen", "--help"]),
+        ("keygen-identity-help", &["keygen", "identity", "--help"]),
+        ("keygen-keyring-help", &["keygen", "keyring", "--help"]),
+        ("key-help", &["key", "--help"]),
+        ("key-add-help", &["key", "add", "--help"]),
+        ("key-promote-help", &["key", "promote", "--help"]),
+        ("key-retire-help", &["key", "retire", "--help"]),
+        ("key-list-help", &["key", "list", "--help"]),
+        ("key-ratchet-help", &["key", "ratchet", "--help"]),
+        ("trust-help", &["trust", "--help"]),
+        ("trust-add-help", &["trust", "add", "--help"]),
+        ("trust-admin-help", &["trust", "admin", "--help"]),
+        ("trust-remove-help", &["trust", "remove", "--help"]),
+        ("trust-list-help", &["trust", "list", "--help"]),
+        ("rekey-help", &["rekey", "--help"]),
+        ("rekey-apply-help", &["rekey", "apply", "--help"]),
+        ("seal-help", &["seal", "--help"]),
+        ("open-help", &["open", "--help"]),
+        ("pub-help", &["pub", "--help"]),
+        ("sub-help", &["sub", "--help"]),
     ];
     for (name, args) in cases {
         check(name, &transcript(args, None));
@@ -81,6 +101,39 @@ fn usage_errors() {
         (
             "error-add-client-missing-dir",
             &["provision", "add-client", "--client", "x"],
+        ),
+        ("error-pub-no-message", &["pub", "-t", "a/b"]),
+        (
+            "error-rekey-missing-args",
+            &["rekey", "--remove", "robot-2"],
+        ),
+        (
+            "error-bad-duration",
+            &[
+                "key",
+                "promote",
+                "--keyring",
+                "k",
+                "--epoch",
+                "2",
+                "--grace",
+                "10 minutes",
+            ],
+        ),
+        (
+            "error-keygen-long-id",
+            &[
+                "keygen",
+                "identity",
+                "--id",
+                "a-name-longer-than-16",
+                "--out",
+                "x",
+            ],
+        ),
+        (
+            "error-inspect-keys-without-topic",
+            &["inspect", "--keyring", "k"],
         ),
     ];
     for (name, args) in cases {

@@ -220,3 +220,166 @@ fn reads_a_file_argument() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fields(&text(&out.stdout))["suite"], "aes256gcm (0x01)");
 }
+
+/// The vector's keys in files: a keyring (epoch and group secret of the
+/// vector) and a trust store with the vector's sender and public key.
+fn key_files(dir: &std::path::Path, v: &Value) -> Vec<String> {
+    let p = mqseal::crypto::default_provider();
+    let epoch = v["epoch"].as_u64().unwrap() as u32;
+    let sender =
+        mqseal::SenderId::new(&hex::decode(v["sender_id"].as_str().unwrap()).unwrap()).unwrap();
+    let mut args = Vec::new();
+    if let Some(secret) = v["group_secret"].as_str() {
+        let secret = mqseal::GroupSecret::try_from_slice(&hex::decode(secret).unwrap()).unwrap();
+        let path = dir.join("vector.keyring");
+        mqseal::keyfile::save_keyring(p, &path, &mqseal::Keyring::new(epoch, secret)).unwrap();
+        args.extend(["--keyring".to_string(), path.display().to_string()]);
+    }
+    if let Some(key) = v["public_key"].as_str() {
+        let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+        let mut trust = mqseal::TrustStore::new();
+        trust.insert(sender, mqseal::PublicKey(key));
+        let path = dir.join("vector.trust");
+        mqseal::keyfile::save_trust(p, &path, &trust).unwrap();
+        args.extend(["--trust".to_string(), path.display().to_string()]);
+    }
+    args
+}
+
+fn protect_of(suite: &str) -> &'static str {
+    match suite {
+        "aes256gcm" => "encrypt",
+        "chacha20poly1305" => "chacha",
+        "hmacsha256" => "mac",
+        "ed25519" => "sign",
+        "aes256gcm+ed25519" => "encrypt+sign",
+        "chacha20poly1305+ed25519" => "chacha+sign",
+        "hmacsha256+ed25519" => "mac+sign",
+        other => panic!("unknown suite {other}"),
+    }
+}
+
+/// `inspect` with the vector's keys: every case is accepted and opens to its
+/// payload; every negative case that one envelope can show is rejected for
+/// the vector's reason.
+#[test]
+fn with_keys_every_vector_case_is_judged_as_the_vector_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut judged = 0;
+    for (file, v) in vectors() {
+        let keys = key_files(tmp.path(), &v);
+        let protect = protect_of(v["suite"].as_str().unwrap());
+        let max_age = format!("{}ms", v["max_age_ms"]);
+        let now = v["now_ms"].to_string();
+        // Freshness is judged at the vector's time, or the case's own.
+        let inspect = |envelope: &[u8], topic: &str, fresh: bool, at: &Value| {
+            let at = at.as_u64().map_or(now.clone(), |t| t.to_string());
+            let mut args: Vec<&str> = vec!["inspect", "--topic", topic, "--protect", protect];
+            args.extend(keys.iter().map(String::as_str));
+            if fresh {
+                args.extend(["--max-age", &max_age, "--at", &at]);
+            }
+            run(&args, envelope)
+        };
+        for case in v["cases"].as_array().unwrap() {
+            let name = format!("{file} {}", case["name"]);
+            let env = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+            let topic = case["topic"].as_str().unwrap();
+            let fresh = !case["timestamp_ms"].is_null();
+            let out = inspect(&env, topic, fresh, &case["now_ms"]);
+            assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+            let f = fields(&text(&out.stdout));
+            assert!(f["verdict"].starts_with("accepted"), "{name}: {f:?}");
+            let payload = hex::decode(case["payload"].as_str().unwrap()).unwrap();
+            let want = mqseal_cli::inspect::payload(&payload);
+            assert_eq!(f["opened"], want, "{name}");
+            judged += 1;
+        }
+        for case in v["negative"].as_array().unwrap() {
+            let name = format!("{file} {}", case["name"]);
+            let expect = case["expect"].as_str().unwrap();
+            if !case["after"].as_array().unwrap().is_empty() {
+                // A replay needs the envelopes before it: a fresh receiver
+                // cannot see it (the help says so).
+                assert_eq!(expect, "replayed", "{name}");
+                continue;
+            }
+            let env = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+            let topic = case["topic"].as_str().unwrap();
+            let fresh = topic.contains("fresh");
+            let out = inspect(&env, topic, fresh, &case["now_ms"]);
+            assert_eq!(out.status.code(), Some(1), "{name}");
+            if expect == "malformed" {
+                assert!(
+                    text(&out.stderr).starts_with("error: malformed envelope: "),
+                    "{name}: {}",
+                    text(&out.stderr)
+                );
+                continue;
+            }
+            let f = fields(&text(&out.stdout));
+            assert!(
+                f["verdict"].starts_with(&format!("rejected ({expect}): ")),
+                "{name}: {f:?}"
+            );
+            assert_eq!(
+                text(&out.stderr),
+                "error: the envelope would be rejected (see the verdict)\n"
+            );
+            judged += 1;
+        }
+    }
+    assert!(judged >= 7 * 9, "{judged}");
+}
+
+#[test]
+fn with_keys_the_verdict_is_golden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, v) = vectors()
+        .into_iter()
+        .find(|(_, v)| v["suite"] == "aes256gcm+ed25519")
+        .unwrap();
+    let keys = key_files(tmp.path(), &v);
+    let case = &v["cases"][1];
+    let env = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+    let mut args = vec![
+        "inspect",
+        "--topic",
+        "v/sensors/1",
+        "--protect",
+        "encrypt+sign",
+    ];
+    args.extend(keys.iter().map(String::as_str));
+    check(
+        "inspect-keys-accepted",
+        &transcript_with(&args, Some(("64-byte-payload", &env)), Some(tmp.path())),
+    );
+    args[2] = "v/sensors/2";
+    check(
+        "inspect-keys-wrong-topic",
+        &transcript_with(&args, Some(("64-byte-payload", &env)), Some(tmp.path())),
+    );
+    let stale = v["negative"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "stale")
+        .unwrap();
+    let env = hex::decode(stale["envelope"].as_str().unwrap()).unwrap();
+    let mut args = vec![
+        "inspect",
+        "--topic",
+        "v/fresh/robot/cmd",
+        "--protect",
+        "encrypt+sign",
+        "--max-age",
+        "30s",
+        "--at",
+        "2026-11-18T11:07:10.001Z",
+    ];
+    args.extend(keys.iter().map(String::as_str));
+    check(
+        "inspect-keys-stale",
+        &transcript_with(&args, Some(("stale", &env)), Some(tmp.path())),
+    );
+}

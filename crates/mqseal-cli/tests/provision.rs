@@ -33,6 +33,11 @@ fn files_modes_and_configuration() {
         "clients/alice.password",
         "clients/ops.key",
         "clients/ops.password",
+        "clients/alice.identity",
+        "clients/ops.identity",
+        "mqseal/fleet.keyring",
+        "mqseal/admin.identity",
+        "mqseal/trust",
     ] {
         assert_eq!(mode(&d.path(secret)), 0o600, "{secret}");
     }
@@ -42,9 +47,36 @@ fn files_modes_and_configuration() {
         "aclfile",
         "mosquitto.conf",
         "clients/alice.crt",
+        "clients/alice.identity.pub",
+        "mqseal/admin.identity.pub",
     ] {
         assert_eq!(mode(&d.path(public)), 0o644, "{public}");
     }
+    assert_eq!(mode(&d.path("mqseal")), 0o700);
+
+    // The mqseal keys: one fleet keyring, an identity per client named after
+    // it, and a trust store with every client and the admin.
+    let p = mqseal::crypto::default_provider();
+    let ring = mqseal::keyfile::load_keyring(p, d.path("mqseal/fleet.keyring")).unwrap();
+    assert_eq!(ring.active().unwrap().0, 1);
+    let trust = mqseal::keyfile::load_trust(p, d.path("mqseal/trust")).unwrap();
+    let admin = mqseal::keyfile::load_identity(p, d.path("mqseal/admin.identity")).unwrap();
+    assert_eq!(admin.sender_id.as_bytes(), b"mqseal-admin");
+    assert_eq!(
+        trust.admin(),
+        Some(&(admin.sender_id, admin.public(p).signing))
+    );
+    for name in ["alice", "ops"] {
+        let id =
+            mqseal::keyfile::load_identity(p, d.path(&format!("clients/{name}.identity"))).unwrap();
+        assert_eq!(id.sender_id.as_bytes(), name.as_bytes());
+        let public = id.public(p);
+        assert_eq!(trust.get(&id.sender_id), Some(&public.signing));
+        assert_eq!(trust.agreement_key(&id.sender_id), Some(&public.agreement));
+        let text = fs::read_to_string(d.path(&format!("clients/{name}.identity.pub"))).unwrap();
+        assert_eq!(text, mqseal_cli::keyfiles::format_public(&public));
+    }
+    assert_eq!(trust.iter().count(), 3);
     // No temporary file is left behind.
     for entry in fs::read_dir(&d.dir).unwrap() {
         let name = entry.unwrap().file_name();
@@ -221,15 +253,24 @@ fn add_client_extends_a_running_deployment_without_touching_the_others() {
         &tmp.path().join("dep"),
         &["--client", "alice", "--admin", "ops"],
     );
-    let before: Vec<(String, Vec<u8>)> = ["passwd", "aclfile", "ca.crt", "ca.key", "server.crt"]
-        .iter()
-        .chain(&[
-            "clients/alice.crt",
-            "clients/alice.key",
-            "clients/alice.password",
-        ])
-        .map(|f| (f.to_string(), fs::read(d.path(f)).unwrap()))
-        .collect();
+    let before: Vec<(String, Vec<u8>)> = [
+        "passwd",
+        "aclfile",
+        "ca.crt",
+        "ca.key",
+        "server.crt",
+        "mqseal/fleet.keyring",
+        "mqseal/admin.identity",
+        "clients/alice.identity",
+    ]
+    .iter()
+    .chain(&[
+        "clients/alice.crt",
+        "clients/alice.key",
+        "clients/alice.password",
+    ])
+    .map(|f| (f.to_string(), fs::read(d.path(f)).unwrap()))
+    .collect();
     let broker = d.start();
 
     let out = run(
@@ -259,6 +300,13 @@ fn add_client_extends_a_running_deployment_without_touching_the_others() {
     assert_eq!(mode(&d.path("clients/carol.password")), 0o600);
     let acl = fs::read_to_string(d.path("aclfile")).unwrap();
     assert!(acl.ends_with("\nuser carol\n"), "{acl}");
+    // carol has an identity, in the trust store next to the others.
+    let p = mqseal::crypto::default_provider();
+    let carol = mqseal::keyfile::load_identity(p, d.path("clients/carol.identity")).unwrap();
+    let trust = mqseal::keyfile::load_trust(p, d.path("mqseal/trust")).unwrap();
+    assert_eq!(trust.get(&carol.sender_id), Some(&carol.public(p).signing));
+    assert_eq!(trust.iter().count(), 4);
+    assert!(trust.admin().is_some());
 
     // The running broker reloads on SIGHUP; carol (signed by the same CA) can
     // then publish, and alice still can.
@@ -339,4 +387,10 @@ fn force_replaces_a_deployment() {
     // bob belonged to the replaced deployment: his files are gone.
     assert!(!dir.join("clients/bob.crt").exists());
     assert!(!dir.join("clients/bob.key").exists());
+    assert!(!dir.join("clients/bob.identity").exists());
+    assert!(!dir.join("clients/bob.identity.pub").exists());
+    let trust =
+        mqseal::keyfile::load_trust(mqseal::crypto::default_provider(), d.path("mqseal/trust"))
+            .unwrap();
+    assert_eq!(trust.iter().count(), 2, "alice and the admin");
 }

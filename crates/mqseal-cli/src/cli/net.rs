@@ -121,7 +121,7 @@ The same flags as mosquitto_sub for the broker (-h -p --cafile --cert --key -u -
 the output (-t, repeatable; -v; -C; -W), plus the mqseal keys. Every message is opened with
 --protect (default encrypt) for its topic: a verified one is printed on standard output, its
 payload and a newline (with -v: `TOPIC PAYLOAD`); one that fails a check is printed on
-standard error with the reason, `rejected on TOPIC: REASON`, and the command goes on.
+standard error with the reason, `rejected on TOPIC (KIND): REASON`, and the command goes on.
 
 Keys: --keyring for every mode but sign, --trust for the +sign modes. --rekey-topic TOPIC also
 subscribes to the admin's rekey topic: a rekey message that arrives there is verified with

@@ -441,3 +441,88 @@ pub fn write_file(path: &Path, bytes: &[u8]) {
         .and_then(|mut f| f.write_all(bytes))
         .unwrap();
 }
+
+/// A `mqseal sub` process: its standard output and error lines arrive on
+/// channels; killed on drop.
+pub struct SealedSub {
+    child: Child,
+    pub out: mpsc::Receiver<String>,
+    pub err: mpsc::Receiver<String>,
+}
+
+fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+impl SealedSub {
+    /// Starts `mqseal sub args` and waits until the broker granted `filters`
+    /// subscriptions (`subscribed to ...` on standard error).
+    pub fn start(args: &[String], filters: usize) -> SealedSub {
+        let mut child = mqseal()
+            .arg("sub")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = lines_of(child.stdout.take().unwrap());
+        let err = lines_of(child.stderr.take().unwrap());
+        let s = SealedSub { child, out, err };
+        for _ in 0..filters {
+            let line = s
+                .err
+                .recv_timeout(Duration::from_secs(10))
+                .expect("mqseal sub never subscribed");
+            assert!(line.starts_with("subscribed to "), "{line}");
+        }
+        s
+    }
+
+    /// The next line on standard error, within 5 s.
+    pub fn next_err(&self) -> Option<String> {
+        self.err.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// Waits for the process to exit (within 10 s); its exit code, and the
+    /// standard output lines.
+    pub fn finish(mut self) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "mqseal sub did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut lines = Vec::new();
+        while let Ok(l) = self.out.recv_timeout(Duration::from_millis(500)) {
+            lines.push(l);
+        }
+        (status.code(), lines)
+    }
+}
+
+impl Drop for SealedSub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Deployment {
+    /// Connection arguments for `mqseal pub`/`mqseal sub` as `client`
+    /// (`--auth cert`: the certificate alone).
+    pub fn mqseal_client(&self, client: &str) -> Vec<String> {
+        self.client_args(Some(client), None)
+    }
+}

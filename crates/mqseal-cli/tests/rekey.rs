@@ -1,0 +1,308 @@
+//! `mqseal rekey` and `mqseal rekey apply`: the admin removes a device; the
+//! others apply the message and open what the admin seals under the new
+//! epoch; the removed device cannot; a message applies once.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use mqseal::crypto::default_provider;
+use mqseal::{EpochState, SenderId, keyfile};
+
+/// The admin and devices `robot-1..3`, each with its own copy of the fleet
+/// keyring and of the trust store (which names the admin).
+fn fleet(d: &Path) {
+    ok(&["keygen", "keyring", "--out", &p(d, "admin.keyring")]);
+    for id in ["admin", "robot-1", "robot-2", "robot-3"] {
+        ok(&[
+            "keygen",
+            "identity",
+            "--id",
+            id,
+            "--out",
+            &p(d, &format!("{id}.identity")),
+        ]);
+        ok(&[
+            "trust",
+            "add",
+            "--trust",
+            &p(d, "admin.trust"),
+            "--peer",
+            &p(d, &format!("{id}.identity.pub")),
+        ]);
+    }
+    ok(&[
+        "trust",
+        "admin",
+        "--trust",
+        &p(d, "admin.trust"),
+        "--peer",
+        &p(d, "admin.identity.pub"),
+    ]);
+    for id in ["robot-1", "robot-2", "robot-3"] {
+        fs::copy(d.join("admin.keyring"), d.join(format!("{id}.keyring"))).unwrap();
+        fs::copy(d.join("admin.trust"), d.join(format!("{id}.trust"))).unwrap();
+    }
+}
+
+fn apply(d: &Path, id: &str, message: &str) -> std::process::Output {
+    run(
+        &[
+            "rekey",
+            "apply",
+            "--identity",
+            &p(d, &format!("{id}.identity")),
+            "--trust",
+            &p(d, &format!("{id}.trust")),
+            "--keyring",
+            &p(d, &format!("{id}.keyring")),
+            "--message",
+            message,
+        ],
+        b"",
+    )
+}
+
+#[test]
+fn removing_a_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fleet(d);
+    let msg = p(d, "rekey.msg");
+    let out = run(
+        &[
+            "rekey",
+            "--admin",
+            &p(d, "admin.identity"),
+            "--trust",
+            &p(d, "admin.trust"),
+            "--keyring",
+            &p(d, "admin.keyring"),
+            "--remove",
+            "robot-2",
+            "--grace",
+            "30s",
+            "--out",
+            &msg,
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let progress = text(&out.stderr);
+    assert!(
+        progress.contains("[1/4] epoch 2: a fresh secret wrapped for 2 devices (robot-1, robot-3)"),
+        "{progress}"
+    );
+    assert!(text(&out.stdout).starts_with("Rekeyed to epoch 2, removing robot-2.\n"));
+
+    // The admin: epoch 2 active, robot-2 gone from its trust store.
+    let p_ = default_provider();
+    let k = keyfile::load_keyring(p_, d.join("admin.keyring")).unwrap();
+    assert_eq!(k.active().unwrap().0, 2);
+    assert_eq!(k.state(1), Some(EpochState::AcceptOnly));
+    let grace = k.retire_at_ms(1).unwrap() - k.created_ms(2).unwrap();
+    assert_eq!(grace, 30_000);
+    let t = keyfile::load_trust(p_, d.join("admin.trust")).unwrap();
+    assert!(t.get(&SenderId::new(b"robot-2").unwrap()).is_none());
+    let message = fs::read(&msg).unwrap();
+    let parsed = mqseal::rekey::parse(&message).unwrap();
+    assert_eq!(parsed.removed, [SenderId::new(b"robot-2").unwrap()]);
+
+    // robot-1 applies it, and opens what the admin seals under epoch 2.
+    let out = apply(d, "robot-1", &msg);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("Applied the rekey for robot-1: epoch 2 is now the active epoch"),
+        "{}",
+        text(&out.stdout)
+    );
+    let env = ok_bytes(
+        &[
+            "seal",
+            "--keyring",
+            &p(d, "admin.keyring"),
+            "--identity",
+            &p(d, "admin.identity"),
+            "-t",
+            "commands/robot-1/go",
+            "--protect",
+            "encrypt+sign",
+        ],
+        b"go",
+    );
+    assert_eq!(fields(&ok_with(&["inspect"], &env))["epoch"], "2");
+    let opened = ok_with(
+        &[
+            "open",
+            "--keyring",
+            &p(d, "robot-1.keyring"),
+            "--trust",
+            &p(d, "robot-1.trust"),
+            "-t",
+            "commands/robot-1/go",
+            "--protect",
+            "encrypt+sign",
+        ],
+        &env,
+    );
+    assert_eq!(opened, "go");
+    // robot-1's trust store no longer lists robot-2.
+    let t1 = keyfile::load_trust(p_, d.join("robot-1.trust")).unwrap();
+    assert!(t1.get(&SenderId::new(b"robot-2").unwrap()).is_none());
+
+    // The same message again: replayed, and nothing changes.
+    let before = fs::read(d.join("robot-1.keyring")).unwrap();
+    check(
+        "error-rekey-replayed",
+        &transcript(
+            &[
+                "rekey",
+                "apply",
+                "--identity",
+                &p(d, "robot-1.identity"),
+                "--trust",
+                &p(d, "robot-1.trust"),
+                "--keyring",
+                &p(d, "robot-1.keyring"),
+                "--message",
+                &msg,
+            ],
+            Some(d),
+        ),
+    );
+    assert_eq!(fs::read(d.join("robot-1.keyring")).unwrap(), before);
+
+    // robot-2 is not a recipient: its keyring is unchanged, and it cannot open
+    // what is sealed under epoch 2.
+    let before = fs::read(d.join("robot-2.keyring")).unwrap();
+    check(
+        "error-rekey-not-a-recipient",
+        &transcript(
+            &[
+                "rekey",
+                "apply",
+                "--identity",
+                &p(d, "robot-2.identity"),
+                "--trust",
+                &p(d, "robot-2.trust"),
+                "--keyring",
+                &p(d, "robot-2.keyring"),
+                "--message",
+                &msg,
+            ],
+            Some(d),
+        ),
+    );
+    assert_eq!(fs::read(d.join("robot-2.keyring")).unwrap(), before);
+    let err = fails(
+        &[
+            "open",
+            "--keyring",
+            &p(d, "robot-2.keyring"),
+            "--trust",
+            &p(d, "robot-2.trust"),
+            "-t",
+            "commands/robot-1/go",
+            "--protect",
+            "encrypt+sign",
+        ],
+        &env,
+    );
+    assert!(
+        err.starts_with("error: envelope rejected (unknown_epoch): unknown key epoch 2"),
+        "{err}"
+    );
+
+    // A message altered in transit is refused, and changes nothing.
+    let mut forged = message.clone();
+    forged[20] ^= 1;
+    let forged_path = d.join("forged.msg");
+    fs::write(&forged_path, &forged).unwrap();
+    let out = apply(d, "robot-3", &forged_path.display().to_string());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("was refused (unauthenticated)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // robot-3 then applies the genuine one, from standard input.
+    let out = run(
+        &[
+            "rekey",
+            "apply",
+            "--identity",
+            &p(d, "robot-3.identity"),
+            "--trust",
+            &p(d, "robot-3.trust"),
+            "--keyring",
+            &p(d, "robot-3.keyring"),
+            "--message",
+            "-",
+        ],
+        &message,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn rekey_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fleet(d);
+    let base = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "rekey",
+            "--admin",
+            &p(d, "admin.identity"),
+            "--trust",
+            &p(d, "admin.trust"),
+            "--keyring",
+            &p(d, "admin.keyring"),
+            "--out",
+            &p(d, "rekey.msg"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let before = fs::read(d.join("admin.keyring")).unwrap();
+    for (extra, want) in [
+        (&["--remove", "robot-9"][..], "robot-9 is not in"),
+        (&["--remove", "admin"][..], "cannot remove itself"),
+    ] {
+        let args = base(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(&args, b"");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    // Signed by an identity the trust store does not name as the admin.
+    let args = base(&[]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r1 = p(d, "robot-1.identity");
+    args[2] = &r1;
+    let err = fails(&args, b"");
+    assert!(err.contains("names admin as the admin"), "{err}");
+    assert_eq!(fs::read(d.join("admin.keyring")).unwrap(), before);
+    assert!(!d.join("rekey.msg").exists());
+
+    // To standard output, no removal: a rotation for everyone.
+    let args = base(&[]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let n = args.len();
+    args[n - 1] = "-";
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.starts_with(b"MQRK"));
+    assert!(
+        text(&out.stderr).contains("Rekeyed to epoch 2."),
+        "{}",
+        text(&out.stderr)
+    );
+    let parsed = mqseal::rekey::parse(&out.stdout).unwrap();
+    assert_eq!(parsed.recipients.len(), 3);
+}
