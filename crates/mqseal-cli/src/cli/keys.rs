@@ -96,19 +96,21 @@ pub(crate) const KEY_ABOUT: &str = "\
 Manage the epochs of a keyring: add, promote, retire, list, ratchet.
 
 Rotation is staged, as with Tinkey, so that no receiver ever sees a key it does not have:
-  1. key add      a new epoch, accept-only, on every device: nothing changes on the wire;
+  1. key add      a new random epoch, accept-only; give the keyring to every device (or send
+                  the new key to them with `mqseal rekey`): nothing changes on the wire yet;
   2. key promote  once every device has it: senders switch to it, and the previous epoch
                   stays accept-only (with --grace, for that long) for messages in flight;
   3. key retire   the previous epoch: its secret is erased, its messages refused.
-Or, without any distribution: `key ratchet` on every device, on an agreed schedule.
+Or, without any distribution: `key ratchet` on every device, on an agreed schedule (the
+next secret is derived from the current one, so every device derives the same).
 Each command rewrites the keyring file atomically; none prints a secret.
 See docs/rotation.md for the whole model.";
 
 pub(crate) const KEY_AFTER: &str = "\
 Examples:
   mqseal key add --keyring fleet.keyring                 # epoch 2, accept-only
-  (copy fleet.keyring to every device, or run the same `key add` there with the same secret)
-  mqseal key promote --keyring fleet.keyring --epoch 2 --grace 10m
+  (copy fleet.keyring to every device, over a secure channel)
+  mqseal key promote --keyring fleet.keyring --epoch 2 --grace 10m   # here and on each device
   mqseal key list --keyring fleet.keyring";
 
 /// `mqseal key add|promote|retire|list|ratchet`.
