@@ -54,6 +54,13 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
             admin_path.display()
         ));
     }
+    if trust.admin().is_none() {
+        note(&format!(
+            "note: {tp} names no admin; the devices' trust stores must name this one, or they \
+             refuse the message: mqseal trust admin --trust TRUST --peer {}.pub",
+            admin_path.display()
+        ));
+    }
     let mut removed = Vec::new();
     for name in &args.remove {
         let id = sender_id(name)?;

@@ -12,7 +12,7 @@ use mqseal::{
 
 use crate::cli::{KeyArgs, OpenArgs, Protect, ProtectArgs, SealArgs};
 use crate::keyfiles::{
-    CounterLock, load_identity, load_keyring_for_use, load_trust, open_counters,
+    CounterLock, load_identity, load_keyring, load_keyring_for_use, load_trust, open_counters,
 };
 use crate::util::{format_duration, stdout_bytes};
 
@@ -25,6 +25,8 @@ pub enum Role {
     Open,
     /// Opens, and applies rekey messages (with an identity; nothing persists).
     Subscribe,
+    /// Opens once, to judge an envelope: no file is written.
+    Inspect,
 }
 
 /// A policy with one rule per filter, all with the same protection; a filter
@@ -104,7 +106,11 @@ pub fn build(
     require_keys(protect, keys, role)?;
     let mut b = Endpoint::builder(policy);
     if let Some(path) = &keys.keyring {
-        b = b.keyring(load_keyring_for_use(path)?);
+        b = b.keyring(if role == Role::Inspect {
+            load_keyring(path)?
+        } else {
+            load_keyring_for_use(path)?
+        });
     }
     if let Some(path) = &keys.trust {
         b = b.trust(load_trust(path)?);
@@ -122,7 +128,7 @@ pub fn build(
                     b = b.persist_replay_state(1024);
                 }
             }
-            Role::Subscribe => b = b.counter_store(MemoryCounterStore::new()),
+            Role::Subscribe | Role::Inspect => b = b.counter_store(MemoryCounterStore::new()),
         }
     }
     let endpoint = tune(b).build().map_err(|e| match e {
@@ -297,7 +303,7 @@ pub fn verdict(
         identity: None,
         ..keys.clone()
     };
-    let mut built = build(policy, protect, &keys, Role::Open, |b| match at {
+    let mut built = build(policy, protect, &keys, Role::Inspect, |b| match at {
         Some(ms) => b.clock(ManualClock::new(ms)),
         None => b,
     })?;

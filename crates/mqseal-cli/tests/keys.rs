@@ -226,7 +226,13 @@ fn an_expired_grace_period_retires_on_next_use() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let k = p(d, "fleet.keyring");
+    let id = p(d, "dev.identity");
     ok(&["keygen", "keyring", "--out", &k]);
+    ok(&["keygen", "identity", "--id", "dev", "--out", &id]);
+    let env = ok_bytes(
+        &["seal", "--keyring", &k, "--identity", &id, "-t", "a"],
+        b"old",
+    );
     ok(&["key", "add", "--keyring", &k]);
     ok(&[
         "key",
@@ -240,6 +246,26 @@ fn an_expired_grace_period_retires_on_next_use() {
     ]);
     let list = ok(&["key", "list", "--keyring", &k]);
     assert!(list.contains("accept-only (grace over)"), "{list}");
+    // inspect judges as a receiver would (epoch 1 is over), and writes nothing.
+    let before = fs::read(&k).unwrap();
+    let out = run(
+        &[
+            "inspect",
+            "--keyring",
+            &k,
+            "--topic",
+            "a",
+            "--protect",
+            "encrypt",
+        ],
+        &env,
+    );
+    assert!(
+        text(&out.stdout).contains("verdict     rejected (retired_epoch): key epoch 1 is retired"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(fs::read(&k).unwrap(), before);
     let out = run(&["key", "add", "--keyring", &k], b"");
     assert!(out.status.success());
     assert!(
