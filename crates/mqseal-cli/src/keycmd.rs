@@ -302,7 +302,10 @@ fn trust_add(args: &TrustPeerArgs, admin: bool) -> Result<String, String> {
     let id = peer.sender_id;
     let same_signing = trust.get(&id) == Some(&peer.signing);
     let same_agreement = trust.agreement_key(&id) == Some(&peer.agreement);
-    if trust.get(&id).is_some() && !(same_signing && same_agreement) {
+    // A peer known by its signing key only may get its X25519 key added.
+    let conflict = trust.get(&id).is_some()
+        && (!same_signing || (trust.agreement_key(&id).is_some() && !same_agreement));
+    if conflict {
         return Err(format!(
             "{p} already trusts {id} with other keys, and nothing was changed: if {} is its new \
              identity, remove the old one first: mqseal trust remove --trust {p} --id {id}",

@@ -646,9 +646,11 @@ fn remove_client_files(layout: &Layout) -> Result<(), String> {
     for (dir, exts) in [
         (
             layout.clients(),
-            &["crt", "key", "password", "identity", "pub", "counters"][..],
+            &[
+                "crt", "key", "password", "identity", "pub", "counters", "lock",
+            ][..],
         ),
-        (layout.mqseal(), &["counters"][..]),
+        (layout.mqseal(), &["counters", "lock"][..]),
     ] {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
