@@ -295,6 +295,12 @@ impl SendCounter {
         self.next
     }
 
+    /// Forgets the reservation: the next counter reserves a block again
+    /// before it is used. Call before lowering the stored mark.
+    pub(crate) fn drop_reservation(&mut self) {
+        self.reserved = self.next;
+    }
+
     #[cfg(test)]
     pub(crate) fn set_next_for_test(&mut self, next: u64) {
         self.next = next;

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
 use crate::crypto::{CryptoProvider, VerifyingKey};
-use crate::envelope::{self, Header, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite};
+use crate::envelope::{
+    self, Header, MAX_COUNTER, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite,
+};
 use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection, UsageLimit};
 use crate::freshness::{Clock, SystemClock};
 use crate::kdf::{self, SenderKeys, SymKey};
@@ -27,6 +29,9 @@ use crate::keys::{
 use crate::policy::{Policy, Protection, validate_topic};
 use crate::protect::{encrypt, mac, sign};
 use crate::replay::{Authenticated, DEFAULT_WINDOW, ReplayWindow};
+
+/// Times before 2020-01-01 are taken as a clock that was never set.
+const PLAUSIBLE_MS: u64 = 1_577_836_800_000;
 
 /// The default largest payload: 256 KiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 256 * 1024;
@@ -397,12 +402,13 @@ impl EndpointBuilder {
 
     /// The largest payload sealed or accepted (default 256 KiB).
     pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.max_payload = bytes;
+        self.max_payload = bytes.min(envelope::MAX_BODY_LEN);
         self
     }
 
     /// Checks the configuration and builds the endpoint.
     pub fn build(self) -> Result<Endpoint, Error> {
+        let revoked = self.trust.revoked().copied().collect();
         let uses =
             |f: fn(Suite) -> bool| self.policy.rules().any(|(_, p)| p.suite().is_some_and(f));
         if uses(|s| s.symmetric().is_some()) && self.keyring.is_none() {
@@ -457,7 +463,7 @@ impl EndpointBuilder {
             rotation_due: None,
             agreement: self.agreement,
             trust_store: self.trust,
-            revoked: HashSet::default(),
+            revoked,
             rekey_topic: self.rekey_topic,
         })
     }
@@ -511,15 +517,35 @@ impl Endpoint {
         &self.keyring
     }
 
-    /// Replaces the keyring. See [`Endpoint::with_keyring`].
-    pub fn set_keyring(&mut self, keyring: Keyring) {
+    /// Replaces the keyring (for instance, reloaded from its file). Every
+    /// cached key is erased, since a secret may have changed under the same
+    /// epoch number. A keyring that forgets the highest epoch this endpoint
+    /// held is refused: it would reopen old rekey messages.
+    pub fn set_keyring(&mut self, keyring: Keyring) -> Result<(), KeyError> {
+        if let (Some(old), new) = (self.keyring.max_epoch(), keyring.max_epoch())
+            && new.is_none_or(|n| n < old)
+        {
+            return Err(KeyError::Rollback {
+                held: old,
+                given: new,
+            });
+        }
         self.keyring = keyring;
+        self.prks.clear();
+        for st in self.send.values_mut() {
+            st.keys = Default::default();
+        }
+        for st in self.recv.values_mut() {
+            st.keys = Default::default();
+        }
         self.reconcile_keys();
+        Ok(())
     }
 
     /// Changes the keyring (add, promote, retire, ratchet) and then erases
-    /// every cached key of an epoch that is no longer held. Replay windows are
-    /// kept, so a message accepted before cannot be accepted again.
+    /// every cached key of an epoch that is no longer held, and the replay
+    /// windows of retired epochs (their messages are rejected as
+    /// `retired_epoch` before any window is consulted).
     ///
     /// ```
     /// # use mqseal::*;
@@ -551,6 +577,8 @@ impl Endpoint {
                 st.keys = Default::default();
             }
         }
+        self.recv
+            .retain(|(e, _), _| keyring.state(*e) != Some(EpochState::Retired));
         if self
             .rotation_due
             .is_some_and(|r| keyring.active().map(|a| a.0) != Some(r.epoch))
@@ -581,7 +609,9 @@ impl Endpoint {
         self.rotation_due
     }
 
-    /// The trust store this endpoint was built with, less revoked senders.
+    /// The trust store: the one the endpoint was built with, less the senders
+    /// revoked since (which it records). Save it after a rekey so that the
+    /// revocations survive a restart.
     pub fn trust_store(&self) -> &TrustStore {
         &self.trust_store
     }
@@ -613,13 +643,18 @@ impl Endpoint {
         let epoch = opened.epoch;
         let grace = opened.grace;
         let removed = opened.removed.clone();
+        let retire_at = now.saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
         self.with_keyring(|k| {
             k.add_at(epoch, opened.secret, now)?;
-            k.promote_with_grace(epoch, now, grace)
+            k.promote(epoch)?;
+            // Every older epoch, staged ones included, was known to the
+            // removed devices: all of them go after the grace period.
+            k.retire_all_but(epoch, retire_at);
+            Ok::<_, KeyError>(())
         })?;
         for id in &removed {
             self.trust.remove(id);
-            self.trust_store.remove(id);
+            self.trust_store.revoke(*id);
             self.revoked.insert(*id);
         }
         Ok(crate::rekey::Applied { epoch, removed })
@@ -764,9 +799,10 @@ impl Endpoint {
                 .ok_or(KeyError::NoSuchEpoch(epoch))?;
             state.keys[suite.index()] = kdf::derive(self.provider, prk, suite, epoch, &sender);
         }
-        // Usage limits of this sender's key under the epoch.
+        // Usage limits of this sender's key under the epoch (symmetric suites:
+        // a signing key has no epoch to rotate to).
         let used = state.counter.peek();
-        if used >= self.limits.hard_messages {
+        if suite.symmetric().is_some() && used >= self.limits.hard_messages {
             return Err(KeyError::UsageLimit {
                 epoch,
                 limit: UsageLimit::Messages(self.limits.hard_messages),
@@ -776,7 +812,8 @@ impl Endpoint {
         if let Some(created) = self
             .keyring
             .created_ms(epoch)
-            .filter(|_| suite.symmetric().is_some())
+            // A creation time before 2020 means the device's clock was not set.
+            .filter(|c| suite.symmetric().is_some() && *c >= PLAUSIBLE_MS)
         {
             let age = self.clock.now_ms().saturating_sub(created);
             let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -1020,9 +1057,12 @@ impl Endpoint {
         let (tag, sig) = trailer.split_at(suite.tag_len());
         let key = (m.epoch, m.sender);
 
-        // Keys: the epoch must be held, the sender trusted and not revoked.
+        // Keys: the epoch must be held (for sign-only envelopes too, once the
+        // endpoint has a keyring), the sender trusted and not revoked.
         self.retire_due();
-        if suite.symmetric().is_some() && self.keyring.get(m.epoch).is_none() {
+        if (suite.symmetric().is_some() || !self.keyring.is_empty())
+            && self.keyring.get(m.epoch).is_none()
+        {
             return Err(match self.keyring.state(m.epoch) {
                 Some(EpochState::Retired) => Rejection::RetiredEpoch(m.epoch),
                 _ => Rejection::UnknownEpoch(m.epoch),
@@ -1114,7 +1154,7 @@ impl Endpoint {
             if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut())
                 && m.counter >= st.mark
             {
-                let mark = m.counter.saturating_add(block);
+                let mark = m.counter.saturating_add(block).min(MAX_COUNTER + 1);
                 store.store(&recv_scope(&m), mark)?;
                 st.mark = mark;
             }
@@ -1142,8 +1182,11 @@ impl Endpoint {
                     epoch: *epoch,
                     sender,
                 };
+                // Forget the reservation before lowering the mark: if the
+                // store fails, the next seal reserves again before using a
+                // counter, whatever the file holds.
+                st.counter.drop_reservation();
                 store.store(&scope, st.counter.peek())?;
-                st.counter = SendCounter::resume(store, &scope)?;
             }
         }
         if self.recv_block.is_some() {
@@ -1154,12 +1197,28 @@ impl Endpoint {
                         epoch: *epoch,
                         sender: *sender,
                     };
-                    store.store(&scope, h + 1)?;
                     st.mark = h + 1;
+                    store.store(&scope, h + 1)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Whether this envelope's counter was accepted from its sender and is
+    /// still inside the replay window: a redelivery of something the
+    /// application already has, as opposed to a counter merely too old.
+    pub fn was_accepted(&self, envelope: &[u8]) -> bool {
+        let Ok(env) = envelope::parse(envelope) else {
+            return false;
+        };
+        let h = env.header;
+        let Ok(sender) = SenderId::new(h.sender_id) else {
+            return false;
+        };
+        self.recv
+            .get(&(h.epoch, sender))
+            .is_some_and(|st| st.window.contains(h.counter))
     }
 
     /// How many (epoch, sender) pairs this endpoint tracks for replay.

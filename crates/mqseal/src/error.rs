@@ -345,6 +345,16 @@ pub enum KeyError {
         /// The highest epoch held or retired.
         highest: u32,
     },
+    /// A replacement keyring forgets epochs this endpoint held.
+    #[error(
+        "the new keyring's highest epoch ({given:?}) is below {held}, which this endpoint held: load the newest keyring"
+    )]
+    Rollback {
+        /// The highest epoch held before.
+        held: u32,
+        /// The highest epoch of the replacement.
+        given: Option<u32>,
+    },
     /// The keyring has no active epoch.
     #[error("the keyring has no active epoch: promote one")]
     NoActiveEpoch,

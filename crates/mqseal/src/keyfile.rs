@@ -15,7 +15,8 @@
 //!                         secret: Option<[u8; 32]> (None when retired) } ] }
 //! identity: { sender_id: bytes, ed25519_seed: [u8; 32], x25519_secret: [u8; 32] }
 //! trust:    { admin: Option<(bytes, [u8; 32])>,
-//!             peers: [ { id: bytes, ed25519: [u8; 32], x25519: Option<[u8; 32]> } ] }
+//!             peers: [ { id: bytes, ed25519: [u8; 32], x25519: Option<[u8; 32]> } ],
+//!             revoked: [ bytes ] }
 //! ```
 //!
 //! Files are written atomically (a temporary file with mode 0600, synced, then
@@ -96,6 +97,7 @@ struct PeerRecord {
 struct TrustBody {
     admin: Option<(Vec<u8>, [u8; 32])>,
     peers: Vec<PeerRecord>,
+    revoked: Vec<Vec<u8>>,
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> KeyFileError {
@@ -309,6 +311,7 @@ pub fn save_trust(
                 x25519: trust.agreement_key(id).map(|a| a.0),
             })
             .collect(),
+        revoked: trust.revoked().map(|id| id.as_bytes().to_vec()).collect(),
     };
     write(path.as_ref(), &encode(provider, Kind::Trust, &body))
 }
@@ -338,6 +341,9 @@ pub fn load_trust(
             }),
             None => t.insert(sender, PublicKey(p.ed25519)),
         }
+    }
+    for r in &body.revoked {
+        t.revoke(id(r)?);
     }
     Ok(t)
 }

@@ -385,6 +385,22 @@ impl Keyring {
         due
     }
 
+    /// Schedules every epoch other than `keep` that is not retired to retire
+    /// at `at_ms` (or earlier, if it already was). Used by a rekey, so that no
+    /// secret a removed device knew stays accepted after the grace period.
+    pub fn retire_all_but(&mut self, keep: u32, at_ms: u64) {
+        for (n, e) in &mut self.epochs {
+            if *n != keep && e.state == EpochState::AcceptOnly {
+                e.retire_at_ms = Some(e.retire_at_ms.map_or(at_ms, |t| t.min(at_ms)));
+            }
+        }
+    }
+
+    /// Whether the keyring ever held an epoch.
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+    }
+
     /// The earliest scheduled retirement, if any.
     pub fn next_retirement(&self) -> Option<u64> {
         self.epochs
@@ -587,6 +603,7 @@ pub struct TrustStore {
     keys: BTreeMap<SenderId, PublicKey>,
     agreement: BTreeMap<SenderId, AgreementPublicKey>,
     admin: Option<(SenderId, PublicKey)>,
+    revoked: std::collections::BTreeSet<SenderId>,
 }
 
 impl TrustStore {
@@ -630,6 +647,24 @@ impl TrustStore {
     /// The peers whose X25519 keys are known (the recipients of a rekey).
     pub fn agreement_keys(&self) -> impl Iterator<Item = (&SenderId, &AgreementPublicKey)> {
         self.agreement.iter()
+    }
+
+    /// Revokes `sender`: its keys are removed and every message from it is
+    /// rejected, whatever the epoch. Kept in the trust store file, so that a
+    /// revocation survives restarts.
+    pub fn revoke(&mut self, sender: SenderId) {
+        self.remove(&sender);
+        self.revoked.insert(sender);
+    }
+
+    /// Whether `sender` was revoked.
+    pub fn is_revoked(&self, sender: &SenderId) -> bool {
+        self.revoked.contains(sender)
+    }
+
+    /// The revoked senders.
+    pub fn revoked(&self) -> impl Iterator<Item = &SenderId> {
+        self.revoked.iter()
     }
 
     /// Trusts `key` to sign rekey messages as the admin `id`.

@@ -307,15 +307,21 @@ pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message
             }
         };
     }
-    match endpoint.open_in_place(&msg.topic, &mut msg.payload) {
-        Ok(opened) => {
-            let envelope = opened.envelope;
-            let len = opened.payload.len();
-            if envelope.is_some() {
-                // The payload is a sub-slice of the envelope: move it to the front.
-                let start = opened.payload.as_ptr() as usize - msg.payload.as_ptr() as usize;
-                msg.payload.copy_within(start..start + len, 0);
-            }
+    // Where the payload lies in the buffer; the borrow ends here.
+    let base = msg.payload.as_ptr() as usize;
+    let opened = endpoint
+        .open_in_place(&msg.topic, &mut msg.payload)
+        .map(|o| {
+            (
+                o.envelope,
+                o.payload.as_ptr() as usize - base,
+                o.payload.len(),
+            )
+        });
+    match opened {
+        Ok((envelope, start, len)) => {
+            // The payload is a sub-slice of the envelope: move it to the front.
+            msg.payload.copy_within(start..start + len, 0);
             msg.payload.truncate(len);
             stats.accepted += 1;
             Delivery::Accepted(Received {
@@ -326,7 +332,12 @@ pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message
                 envelope,
             })
         }
-        Err(Error::Rejected(crate::Rejection::Replayed)) if msg.dup => {
+        // A redelivery (DUP) of a counter this endpoint accepted: the
+        // application has it. A DUP-flagged counter that is merely too old is
+        // a replay like any other.
+        Err(Error::Rejected(crate::Rejection::Replayed))
+            if msg.dup && endpoint.was_accepted(&msg.payload) =>
+        {
             stats.duplicates += 1;
             Delivery::Duplicate { topic: msg.topic }
         }

@@ -540,11 +540,13 @@ proptest! {
                     }
                 }
                 Op::Ratchet => {
-                    let has_active = m.epochs.values().any(|s| *s == EpochState::Active);
+                    // Only from an active epoch that is also the highest ever held.
+                    let active = m.epochs.iter().find(|(_, s)| **s == EpochState::Active).map(|(e, _)| *e);
+                    let highest = m.epochs.keys().next_back().copied();
                     let r = k.ratchet(provider(), T0, GRACE);
-                    prop_assert_eq!(r.is_ok(), has_active);
+                    prop_assert_eq!(r.is_ok(), active.is_some() && active == highest);
                     if let Ok(e) = r {
-                        prop_assert_eq!(e, m.epochs.keys().next_back().unwrap() + 1);
+                        prop_assert_eq!(e, active.unwrap() + 1);
                         for s in m.epochs.values_mut() {
                             if *s == EpochState::Active { *s = EpochState::AcceptOnly; }
                         }
@@ -577,4 +579,159 @@ proptest! {
         std::fs::write(&path, &bytes[..cut.index(bytes.len())]).unwrap();
         prop_assert!(keyfile::load_keyring(p, &path).is_err());
     }
+}
+
+#[test]
+fn a_rekey_retires_staged_epochs_too_and_revocations_survive_a_restart() {
+    let fleet = Fleet::new();
+    let clock = ManualClock::new(T0);
+    let mut robot = fleet.endpoint("robot", &clock);
+    // Epoch 2 was staged (accept-only) before the stolen device was removed: it knows it.
+    robot.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    let mut stolen = Endpoint::builder(policy())
+        .sender_id(SenderId::new(b"stolen").unwrap())
+        .keyring({
+            let mut k = Keyring::new_at(2, secret(2), T0);
+            k.add_at(1, secret(1), T0).unwrap();
+            k
+        })
+        .counter_store(MemoryCounterStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let msg = fleet.rekey(
+        3,
+        &GroupSecret::generate(provider().random).unwrap(),
+        &["robot"],
+        &["stolen"],
+    );
+    robot.apply_rekey(&msg).unwrap();
+    // Under another sender id, the stolen secret of epoch 2 works only until the grace ends.
+    let mut spoof = Endpoint::builder(policy())
+        .sender_id(SenderId::new(b"sensor").unwrap())
+        .keyring(Keyring::new_at(2, secret(2), T0))
+        .counter_store(MemoryCounterStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert!(
+        robot
+            .open("fleet/x", &spoof.seal("fleet/x", b"in grace").unwrap())
+            .is_ok()
+    );
+    clock.set(T0 + GRACE.as_millis() as u64);
+    assert_eq!(
+        rejection(robot.open("fleet/x", &spoof.seal("fleet/x", b"after").unwrap())),
+        Rejection::RetiredEpoch(2)
+    );
+    assert_eq!(robot.keyring().state(1), Some(EpochState::Retired));
+    assert_eq!(robot.keyring().state(2), Some(EpochState::Retired));
+    // Replay windows of retired epochs are dropped.
+    assert_eq!(robot.tracked_senders(), 0);
+
+    // The revocation is in the trust store, which survives a restart.
+    assert!(
+        robot
+            .trust_store()
+            .is_revoked(&SenderId::new(b"stolen").unwrap())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trust");
+    keyfile::save_trust(provider(), &path, robot.trust_store()).unwrap();
+    let trust = keyfile::load_trust(provider(), &path).unwrap();
+    let mut restarted = Endpoint::builder(policy())
+        .keyring(Keyring::new_at(2, secret(2), T0))
+        .trust(trust)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let from_stolen = stolen.seal("fleet/x", b"still here").unwrap();
+    assert_eq!(
+        rejection(restarted.open("fleet/x", &from_stolen)),
+        Rejection::UnknownSender
+    );
+}
+
+#[test]
+fn only_redeliveries_of_accepted_counters_count_as_duplicates() {
+    use mqseal::layer::{Delivery, Stats, open_message};
+    use mqseal::pubsub::Message;
+    let clock = ManualClock::new(T0);
+    let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
+    let mut rx = Endpoint::builder(policy())
+        .keyring(Keyring::new_at(1, secret(1), T0))
+        .replay_window(64)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let old = tx.seal("fleet/a", b"old").unwrap();
+    let first = tx.seal("fleet/a", b"first").unwrap();
+    let msg = |payload: &[u8], dup| Message {
+        topic: "fleet/a".into(),
+        payload: payload.to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        dup,
+    };
+    let mut stats = Stats::default();
+    assert!(matches!(
+        open_message(&mut rx, &mut stats, msg(&first, false)),
+        Delivery::Accepted(_)
+    ));
+    assert!(matches!(
+        open_message(&mut rx, &mut stats, msg(&first, true)),
+        Delivery::Duplicate { .. }
+    ));
+    // Push the window past `old`, never accepted: with DUP set it is still a replay.
+    for _ in 0..100 {
+        rx.open("fleet/a", &tx.seal("fleet/a", b"x").unwrap())
+            .unwrap();
+    }
+    assert!(matches!(
+        open_message(&mut rx, &mut stats, msg(&old, true)),
+        Delivery::Rejected(_)
+    ));
+    assert_eq!(
+        (stats.duplicates, stats.rejected.get("replayed")),
+        (1, Some(&1))
+    );
+}
+
+#[test]
+fn a_persisted_receive_mark_never_exceeds_the_counter_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rx.counters");
+    let clock = ManualClock::new(T0);
+    let mut store = MemoryCounterStore::new();
+    let scope = counter::CounterScope {
+        role: counter::Role::Send,
+        epoch: 1,
+        sender: SenderId::new(b"tx").unwrap(),
+    };
+    store.store(&scope, envelope::MAX_COUNTER).unwrap();
+    let mut tx = Endpoint::builder(policy())
+        .sender_id(SenderId::new(b"tx").unwrap())
+        .keyring(Keyring::new_at(1, secret(1), T0))
+        .counter_store(store)
+        .clock(clock.clone())
+        .key_limits(KeyLimits {
+            soft_messages: u64::MAX,
+            hard_messages: u64::MAX,
+            ..KeyLimits::default()
+        })
+        .build()
+        .unwrap();
+    let env = tx.seal("fleet/a", b"last counter").unwrap();
+    {
+        let mut rx = Endpoint::builder(policy())
+            .keyring(Keyring::new_at(1, secret(1), T0))
+            .counter_store(FileCounterStore::open(&path).unwrap())
+            .persist_replay_state(1000)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        rx.open("fleet/a", &env).unwrap();
+    }
+    // The file still loads after a restart.
+    FileCounterStore::open(&path).unwrap();
 }
