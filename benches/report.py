@@ -26,7 +26,7 @@ SIZES = ["32", "64", "1024", "16384", "65536"]
 SUITES = ["aes256gcm", "chacha20poly1305", "hmacsha256", "ed25519",
           "aes256gcm+ed25519", "chacha20poly1305+ed25519", "hmacsha256+ed25519"]
 RAW = ["raw-ring-aes256gcm", "raw-ring-chacha20poly1305", "raw-ring-hmacsha256",
-       "raw-ring-ed25519", "raw-dalek-ed25519", "cose-encrypt0-aes256gcm"]
+       "raw-ring-ed25519", "raw-dalek-ed25519", "raw-dalek-ed25519-strict", "cose-encrypt0-aes256gcm"]
 # What each suite is compared with: the raw primitives it uses (default provider:
 # ring AEAD/HMAC, ed25519-dalek).
 BASE = {
@@ -54,6 +54,8 @@ def fmt(ns):
 
 def both(name, size):
     s, o = get("seal", name, size), get("open", name, size)
+    if name == "raw-dalek-ed25519-strict":  # verification only; signing as raw-dalek-ed25519
+        s = get("seal", "raw-dalek-ed25519", size)
     return None if s is None or o is None else s + o
 
 
@@ -96,6 +98,7 @@ def ratio(a, b):
 target("AES-256-GCM seal+open vs raw ring, 64 B", ratio(both("aes256gcm", "64"), both("raw-ring-aes256gcm", "64")), 1.5)
 target("AES-256-GCM seal+open vs raw ring, 64 KiB", ratio(both("aes256gcm", "65536"), both("raw-ring-aes256gcm", "65536")), 1.05)
 target("Ed25519 (sign-only) seal+open vs raw dalek sign+verify, 64 B", ratio(both("ed25519", "64"), both("raw-dalek-ed25519", "64")), 1.05)
+target("Ed25519 (sign-only) seal+open vs raw dalek sign+verify_strict, 64 B", ratio(both("ed25519", "64"), both("raw-dalek-ed25519-strict", "64")), 1.05)
 for s in ["aes256gcm+ed25519", "chacha20poly1305+ed25519", "hmacsha256+ed25519"]:
     target(f"{s} seal+open vs raw AEAD/HMAC + dalek, 64 B", ratio(both(s, "64"), base_sum(s, "64")), 1.05)
 target("COSE_Encrypt0 (coset + ring) seal+open vs mqseal AES-256-GCM, 64 B", ratio(both("cose-encrypt0-aes256gcm", "64"), both("aes256gcm", "64")), 8, ">=")

@@ -219,6 +219,10 @@ fn open_benches(g: &mut Group<'_>, size: usize) {
     g.bench_function(BenchmarkId::new("raw-dalek-ed25519", size), |b| {
         b.iter(|| vk.verify(black_box(&data), &dalek_sig).unwrap())
     });
+    // What mqseal's dalek verification guarantees (no small-order R or key).
+    g.bench_function(BenchmarkId::new("raw-dalek-ed25519-strict", size), |b| {
+        b.iter(|| vk.verify_strict(black_box(&data), &dalek_sig).unwrap())
+    });
     let cose = CoseEncrypt0Peer::new(&KEY, None);
     let sealed = cose.seal(NONCE, &data);
     g.bench_function(BenchmarkId::new("cose-encrypt0-aes256gcm", size), |b| {
