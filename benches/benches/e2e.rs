@@ -1,0 +1,160 @@
+//! End to end through the embedded rumqttd broker: messages per second from
+//! one publisher to one subscriber, 64-byte payloads, with and without mqseal
+//! (AES-256-GCM, replay protection on), at QoS 0 and QoS 1.
+//!
+//! Each measured batch publishes `BATCH` messages and stops when the
+//! subscriber has received (and, with mqseal, verified and opened) all of
+//! them. Connections are set up before the clock starts.
+//!
+//! `cargo bench -p mqseal-benches --bench e2e -- --warm-up-time 1 --measurement-time 5`
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mqseal::*;
+use mqseal_broker::EmbeddedBroker;
+use mqseal_rumqttc::rumqttc::{self, AsyncClient, Event, MqttOptions, Packet};
+use mqseal_rumqttc::{QoS, SecureAsyncClient, SecureEvent};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+const BATCH: u64 = 2_000;
+const PAYLOAD: [u8; 64] = [0x5a; 64];
+const TOPIC: &str = "bench/e2e";
+
+fn options(id: &str, port: u16) -> MqttOptions {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(200);
+    o
+}
+
+fn endpoint(id: &str) -> Endpoint {
+    let policy = Policy::builder()
+        .rule("bench/#", Protection::encrypt(Aead::Aes256Gcm))
+        .expect("valid rule")
+        .build();
+    Endpoint::builder(policy)
+        .sender_id(SenderId::try_from(id).expect("short id"))
+        .keyring(Keyring::new(1, GroupSecret::from_bytes([7; 32])))
+        .counter_store(MemoryCounterStore::new())
+        .build()
+        .expect("valid endpoint")
+}
+
+/// Sends `n` messages and returns the time until the subscriber has them all.
+async fn plain(port: u16, qos: rumqttc::QoS, n: u64, run: u64) -> Duration {
+    let (sub, mut sub_loop) = AsyncClient::new(options(&format!("ps{run}"), port), 1000);
+    let (tx, mut done) = mpsc::channel(1);
+    let (ready_tx, mut ready) = mpsc::channel(1);
+    sub.subscribe(TOPIC, qos).await.expect("subscribe");
+    tokio::spawn(async move {
+        let mut got = 0;
+        while let Ok(e) = sub_loop.poll().await {
+            match e {
+                Event::Incoming(Packet::SubAck(_)) => {
+                    let _ = ready_tx.send(()).await;
+                }
+                Event::Incoming(Packet::Publish(_)) => {
+                    got += 1;
+                    if got == n {
+                        let _ = tx.send(()).await;
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    ready.recv().await.expect("subscribed");
+    let (publ, mut pub_loop) = AsyncClient::new(options(&format!("pp{run}"), port), 1000);
+    tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
+    let start = Instant::now();
+    for _ in 0..n {
+        publ.publish(TOPIC, qos, false, PAYLOAD.to_vec())
+            .await
+            .expect("publish");
+    }
+    done.recv().await.expect("all received");
+    let elapsed = start.elapsed();
+    let _ = publ.disconnect().await;
+    let _ = sub.disconnect().await;
+    elapsed
+}
+
+/// The same through mqseal: sealed on publish, verified and opened on receipt.
+async fn sealed(port: u16, qos: QoS, n: u64, run: u64) -> Duration {
+    let (sub, mut sub_loop) =
+        SecureAsyncClient::new(options(&format!("ss{run}"), port), 1000, endpoint("sub"));
+    let (tx, mut done) = mpsc::channel(1);
+    let (ready_tx, mut ready) = mpsc::channel(1);
+    sub.subscribe(TOPIC, qos).await.expect("subscribe");
+    tokio::spawn(async move {
+        let mut got = 0;
+        while let Ok(e) = sub_loop.poll().await {
+            match e {
+                SecureEvent::Mqtt(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(()).await;
+                }
+                SecureEvent::Message(_) => {
+                    got += 1;
+                    if got == n {
+                        let _ = tx.send(()).await;
+                        return;
+                    }
+                }
+                SecureEvent::Rejected(r) => panic!("rejected: {}", r.error),
+                _ => {}
+            }
+        }
+    });
+    ready.recv().await.expect("subscribed");
+    let (publ, mut pub_loop) = SecureAsyncClient::new(
+        options(&format!("sp{run}"), port),
+        1000,
+        endpoint(&format!("p{run}")),
+    );
+    tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
+    let start = Instant::now();
+    for _ in 0..n {
+        publ.publish(TOPIC, qos, false, PAYLOAD)
+            .await
+            .expect("publish");
+    }
+    done.recv().await.expect("all received");
+    let elapsed = start.elapsed();
+    let _ = publ.disconnect().await;
+    let _ = sub.disconnect().await;
+    elapsed
+}
+
+fn e2e(c: &mut Criterion) {
+    let broker = EmbeddedBroker::start().expect("embedded broker");
+    let port = broker.port();
+    let rt = Runtime::new().expect("tokio runtime");
+    let mut group = c.benchmark_group("e2e_64B");
+    group.throughput(Throughput::Elements(BATCH));
+    group.sample_size(10);
+    let mut run = 0u64;
+    for (name, raw_qos, qos) in [
+        ("qos0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
+        ("qos1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
+    ] {
+        group.bench_function(BenchmarkId::new("plain", name), |b| {
+            b.iter_custom(|iters| {
+                run += 1;
+                rt.block_on(plain(port, raw_qos, BATCH * iters, run))
+            })
+        });
+        group.bench_function(BenchmarkId::new("mqseal", name), |b| {
+            b.iter_custom(|iters| {
+                run += 1;
+                rt.block_on(sealed(port, qos, BATCH * iters, run))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, e2e);
+criterion_main!(benches);
