@@ -8,6 +8,11 @@
   `suite selector || topic length || topic || envelope`, where the selector is
   the suite's index in `Suite::ALL` (so each opens with the vectors' keys).
 - replay_window: a few hand-written op sequences (see the target's doc).
+- rekey_parse: structurally valid rekey messages (random-looking keys and an
+  invalid signature: the parser does not verify).
+- keyfile_check: a kind byte and a body, which the target frames as a key
+  file with a valid checksum (the bodies are postcard-like guesses: the
+  fuzzer finds the real structure from there).
 
 The output is deterministic; rerun it after regenerating the vectors.
 """
@@ -31,13 +36,15 @@ def write(target, name, data):
 
 
 def main():
-    for target in ("envelope_parse", "open", "replay_window"):
+    for target in ("envelope_parse", "open", "replay_window", "rekey_parse", "keyfile_check"):
         d = os.path.join(CORPUS, target)
         for old in glob.glob(os.path.join(d, "seed-*")):
             os.remove(old)
     for path in sorted(glob.glob(os.path.join(VECTORS, "*.json"))):
         with open(path) as f:
             v = json.load(f)
+        if v.get("suite_id") not in SUITE_INDEX:
+            continue  # not an envelope vector file (e.g. ratchet.json)
         suite = v["suite"].replace("+", "-")
         sel = SUITE_INDEX[v["suite_id"]]
         for kind in ("cases", "negative"):
@@ -64,6 +71,30 @@ def main():
     }
     for name, data in seqs.items():
         write("replay_window", name, data)
+
+    # rekey_parse: MQRK, version 1, epoch, issued_at_ms, grace_ms, admin id,
+    # removed ids, ephemeral key, recipients (id + 48-byte wrapped secret),
+    # 64-byte signature.
+    def ident(b):
+        return bytes([len(b)]) + b
+
+    def rekey(removed, recipients):
+        m = b"MQRK" + b"\x01" + struct.pack(">IQI", 8, 1795000000000, 60000)
+        m += ident(b"admin")
+        m += bytes([len(removed)]) + b"".join(ident(r) for r in removed)
+        m += bytes(range(32))
+        m += struct.pack(">H", len(recipients))
+        for r in recipients:
+            m += ident(r) + bytes([0x5a]) * 48
+        return m + bytes([0xa5]) * 64
+
+    write("rekey_parse", "one-recipient", rekey([], [b"dev1"]))
+    write("rekey_parse", "removal", rekey([b"dev9", b"dev8"], [b"dev1", b"dev2", b"station"]))
+    # keyfile_check: kind byte (0 keyring, 1 identity, 2 trust) + body.
+    write("keyfile_check", "keyring-empty", b"\x00\x00")
+    write("keyfile_check", "keyring-one", b"\x00\x01\x07\x01\x01" + bytes([0x42]) * 32 + b"\x00\x00")
+    write("keyfile_check", "identity", b"\x01\x04dev1" + bytes([7]) * 64)
+    write("keyfile_check", "trust-empty", b"\x02\x00\x00")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ trap 'rm -rf "$work"' EXIT
 status=0
 for target in $("${fuzz[@]}" list); do
     echo "== $target: ${secs}s"
-    mkdir -p "$work/$target"
+    mkdir -p "$work/$target" "corpus/$target"
     # New inputs go to the temporary first directory; the seeds are read only.
     if "${fuzz[@]}" run -s "$sanitizer" "$target" "$work/$target" "corpus/$target" -- \
         -max_total_time="$secs" -print_final_stats=1 >"$work/$target.log" 2>&1; then

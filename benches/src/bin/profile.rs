@@ -12,95 +12,221 @@
 //! open_in_place, replay protection on); `ring SIZE N` seals and opens N
 //! messages with raw ring AES-256-GCM. Compare the two totals per message.
 //!
-//! `paired SIZE ROUNDS` is a timing mode for a shared machine: each round
-//! times a batch of mqseal AES-256-GCM seal+open and then the same batch with
-//! raw ring, back to back, refilling the buffers outside the timing as the
-//! criterion benches do; it prints the median of the per-round ratios, which
-//! slow changes in the machine's load cancel out of.
+//! `paired [ROUNDS]` is the timing mode for a shared machine: each round
+//! times a batch of mqseal seal+open and a batch of its baseline back to back
+//! (alternating which goes first), refilling buffers outside the timing as
+//! the criterion benches do, and it prints the median of the per-round
+//! ratios, which slow changes in the machine's load cancel out of. Pairs:
+//! AES-256-GCM vs raw ring (64 B, 1 KiB, 64 KiB), COSE_Encrypt0 vs mqseal
+//! (64 B), and the signing suites vs raw ed25519-dalek sign + verify.
 
 use mqseal::internal::fixture;
 use mqseal::{SealBuffer, Suite, crypto};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
-fn paired(size: usize, rounds: usize) {
-    use std::time::Instant;
-    let k = (256 * 1024 / (size + 128)).clamp(4, 256);
-    let provider = crypto::default_provider();
-    let mut tx = fixture::sender(Suite::Aes256Gcm, provider, 1_000_000);
-    let mut rx = fixture::receiver(Suite::Aes256Gcm, provider, false);
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).expect("key"));
-    let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
-    let mut sbufs: Vec<SealBuffer> = (0..k).map(|_| SealBuffer::with_capacity(size)).collect();
-    let mut rbufs: Vec<Vec<u8>> = (0..k).map(|_| Vec::with_capacity(size + 256)).collect();
-    let mut raw: Vec<Vec<u8>> = (0..k).map(|_| Vec::with_capacity(size + 16)).collect();
-    let nonce = || Nonce::assume_unique_for_key([7; 12]);
-    let (mut ratios, mut mq_ns, mut raw_ns) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds + 5 {
-        // mqseal: seal k, then open k (copying each envelope untimed).
-        let mut t = 0u128;
-        for b in &mut sbufs {
+/// A batch of `k` mqseal seals then `k` opens (refills untimed); returns ns.
+struct MqBatch {
+    tx: mqseal::Endpoint,
+    rx: mqseal::Endpoint,
+    payload: Vec<u8>,
+    sbufs: Vec<SealBuffer>,
+    rbufs: Vec<Vec<u8>>,
+}
+
+impl MqBatch {
+    fn new(suite: Suite, size: usize, k: usize) -> Self {
+        let provider = crypto::default_provider();
+        MqBatch {
+            tx: fixture::sender(suite, provider, 1_000_000),
+            rx: fixture::receiver(suite, provider, false),
+            payload: (0..size).map(|i| i as u8).collect(),
+            sbufs: (0..k).map(|_| SealBuffer::with_capacity(size)).collect(),
+            rbufs: (0..k).map(|_| Vec::with_capacity(size + 256)).collect(),
+        }
+    }
+
+    fn run(&mut self) -> u128 {
+        use std::time::Instant;
+        for b in &mut self.sbufs {
             b.clear();
-            b.extend_from_slice(&payload);
+            b.extend_from_slice(&self.payload);
         }
         let start = Instant::now();
-        for b in &mut sbufs {
-            std::hint::black_box(tx.seal_in_place(fixture::TOPIC, b).expect("seal"));
+        for b in &mut self.sbufs {
+            std::hint::black_box(self.tx.seal_in_place(fixture::TOPIC, b).expect("seal"));
         }
-        t += start.elapsed().as_nanos();
-        for (r, b) in rbufs.iter_mut().zip(&sbufs) {
+        let mut t = start.elapsed().as_nanos();
+        for (r, b) in self.rbufs.iter_mut().zip(&self.sbufs) {
             r.clear();
             r.extend_from_slice(b.envelope().expect("sealed"));
         }
         let start = Instant::now();
-        for r in &mut rbufs {
-            std::hint::black_box(rx.open_in_place(fixture::TOPIC, r).expect("open"));
+        for r in &mut self.rbufs {
+            std::hint::black_box(self.rx.open_in_place(fixture::TOPIC, r).expect("open"));
         }
         t += start.elapsed().as_nanos();
-        // raw ring: seal k, then open k.
-        let mut u = 0u128;
-        for r in &mut raw {
-            r.clear();
-            r.extend_from_slice(&payload);
-        }
-        let start = Instant::now();
-        for r in &mut raw {
-            key.seal_in_place_append_tag(nonce(), Aad::empty(), r)
-                .expect("seal");
-        }
-        u += start.elapsed().as_nanos();
-        let start = Instant::now();
-        for r in &mut raw {
-            std::hint::black_box(key.open_in_place(nonce(), Aad::empty(), r).expect("open"));
-        }
-        u += start.elapsed().as_nanos();
+        t
+    }
+}
+
+/// Runs `a` and `b` alternately (swapping which goes first every round) and
+/// prints the medians per message and the median of the per-round ratios.
+fn pair(
+    label: &str,
+    k: usize,
+    rounds: usize,
+    mut a: impl FnMut() -> u128,
+    mut b: impl FnMut() -> u128,
+) {
+    let (mut ra, mut rb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds + 5 {
+        let (ta, tb) = if round % 2 == 0 {
+            let ta = a();
+            (ta, b())
+        } else {
+            let tb = b();
+            (a(), tb)
+        };
         if round >= 5 {
-            ratios.push(t as f64 / u as f64);
-            mq_ns.push(t as f64 / k as f64);
-            raw_ns.push(u as f64 / k as f64);
+            ra.push(ta as f64 / k as f64);
+            rb.push(tb as f64 / k as f64);
+            ratio.push(ta as f64 / tb as f64);
         }
     }
     let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
+        v.sort_by(|x, y| x.total_cmp(y));
         v[v.len() / 2]
     };
+    let fmt = |ns: f64| {
+        if ns >= 10_000.0 {
+            format!("{:.1} us", ns / 1000.0)
+        } else {
+            format!("{ns:.0} ns")
+        }
+    };
     println!(
-        "size {size}: mqseal seal+open {:.0} ns, raw ring seal+open {:.0} ns, paired ratio {:.3} (median of {rounds} rounds of {k})",
-        median(&mut mq_ns),
-        median(&mut raw_ns),
-        median(&mut ratios)
+        "| {label} | {} | {} | {:.3}x |",
+        fmt(median(&mut ra)),
+        fmt(median(&mut rb)),
+        median(&mut ratio)
     );
+}
+
+fn paired(rounds: usize) {
+    use ed25519_dalek::{Signer as _, Verifier as _};
+    use std::hint::black_box;
+    use std::time::Instant;
+    println!("| pair (per message, seal+open) | A | B | A / B (median of rounds) |");
+    println!("|---|---|---|---|");
+    // AES-256-GCM against raw ring, in place, empty AAD for ring.
+    for size in [64usize, 1024, 65536] {
+        let k = (256 * 1024 / (size + 128)).clamp(4, 256);
+        let mut mq = MqBatch::new(Suite::Aes256Gcm, size, k);
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).expect("key"));
+        let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut raw: Vec<Vec<u8>> = (0..k).map(|_| Vec::with_capacity(size + 16)).collect();
+        let nonce = || Nonce::assume_unique_for_key([7; 12]);
+        pair(
+            &format!("A mqseal aes256gcm / B raw ring AES-256-GCM, {size} B"),
+            k,
+            rounds,
+            || mq.run(),
+            || {
+                for r in &mut raw {
+                    r.clear();
+                    r.extend_from_slice(&payload);
+                }
+                let start = Instant::now();
+                for r in &mut raw {
+                    key.seal_in_place_append_tag(nonce(), Aad::empty(), r)
+                        .expect("seal");
+                }
+                for r in &mut raw {
+                    black_box(key.open_in_place(nonce(), Aad::empty(), r).expect("open"));
+                }
+                start.elapsed().as_nanos()
+            },
+        );
+    }
+    // COSE_Encrypt0 (coset + ring) against mqseal, 64 B.
+    {
+        let k = 64;
+        let mut mq = MqBatch::new(Suite::Aes256Gcm, 64, k);
+        let cose = mqseal_benches::CoseEncrypt0Peer::new(&[0x42; 32], None);
+        let payload = [5u8; 64];
+        pair(
+            "A COSE_Encrypt0 (coset + ring) / B mqseal aes256gcm, 64 B",
+            k,
+            rounds,
+            || {
+                let start = Instant::now();
+                for _ in 0..k {
+                    let sealed = cose.seal([7; 12], black_box(&payload));
+                    black_box(cose.open(&sealed).expect("open"));
+                }
+                start.elapsed().as_nanos()
+            },
+            || mq.run(),
+        );
+    }
+    // Signing suites against raw ed25519-dalek sign + verify (pre-decoded
+    // key), plus raw ring AES-256-GCM seal + open for aes256gcm+ed25519.
+    let sk = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let vk = sk.verifying_key();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).expect("key"));
+    let msg = [9u8; 64];
+    for (suite, strict) in [
+        (Suite::Ed25519, false),
+        (Suite::Ed25519, true),
+        (Suite::Aes256GcmEd25519, false),
+        (Suite::Aes256GcmEd25519, true),
+    ] {
+        let k = 8;
+        let mut mq = MqBatch::new(suite, 64, k);
+        let aead = suite.encrypts();
+        let label = format!(
+            "A mqseal {suite} / B raw {}dalek sign + {}, 64 B",
+            if aead { "ring AES-GCM + " } else { "" },
+            if strict { "verify_strict" } else { "verify" },
+        );
+        let mut buf = Vec::with_capacity(64 + 16);
+        pair(
+            &label,
+            k,
+            rounds / 10,
+            || mq.run(),
+            || {
+                let start = Instant::now();
+                for _ in 0..k {
+                    if aead {
+                        buf.clear();
+                        buf.extend_from_slice(&msg);
+                        let n = || Nonce::assume_unique_for_key([7; 12]);
+                        key.seal_in_place_append_tag(n(), Aad::empty(), &mut buf)
+                            .expect("seal");
+                        black_box(
+                            key.open_in_place(n(), Aad::empty(), &mut buf)
+                                .expect("open"),
+                        );
+                    }
+                    let sig = sk.sign(black_box(&msg));
+                    if strict {
+                        vk.verify_strict(&msg, &sig).expect("verify");
+                    } else {
+                        vk.verify(&msg, &sig).expect("verify");
+                    }
+                }
+                start.elapsed().as_nanos()
+            },
+        );
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     match arg(0, "mqseal").as_str() {
-        "paired" => {
-            let rounds: usize = arg(2, "2000").parse().expect("rounds");
-            for size in arg(1, "64,65536").split(',') {
-                paired(size.parse().expect("size"), rounds);
-            }
-        }
+        "paired" => paired(arg(1, "2000").parse().expect("rounds")),
         "ring" => {
             let size: usize = arg(1, "64").parse().expect("size");
             let n: u64 = arg(2, "100000").parse().expect("count");
