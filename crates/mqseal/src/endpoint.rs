@@ -229,7 +229,7 @@ pub struct Endpoint {
 ///
 /// Past a soft limit, sealing goes on and [`Endpoint::rotation_due`] asks for
 /// a rotation; at a hard limit, sealing is refused with
-/// [`KeyError::UsageLimit`](crate::KeyError::UsageLimit). The defaults stay
+/// [`KeyError::UsageLimit`]. The defaults stay
 /// far below the AEAD limits: 2^22 / 2^23 messages per sender and epoch
 /// (OSCORE's draft limits 2^20 per key, TLS 1.3 2^24.5 records), and an age of
 /// 60 / 90 days.
