@@ -223,6 +223,30 @@ pub struct Endpoint {
     trust_store: TrustStore,
     revoked: HashSet<SenderId, KeyedState>,
     rekey_topic: Option<String>,
+    /// What the hot path needs from the keyring, refreshed on every change.
+    ring_view: RingView,
+}
+
+/// The keyring facts read on every message, so that sealing and opening do
+/// not walk the keyring.
+#[derive(Debug, Clone, Copy, Default)]
+struct RingView {
+    /// The active epoch and its creation time.
+    active: Option<(u32, u64)>,
+    /// The earliest scheduled retirement.
+    next_retirement: Option<u64>,
+    /// Whether the keyring ever held an epoch.
+    any: bool,
+}
+
+impl RingView {
+    fn of(k: &Keyring) -> Self {
+        RingView {
+            active: k.active().map(|(e, _)| (e, k.created_ms(e).unwrap_or(0))),
+            next_retirement: k.next_retirement(),
+            any: !k.is_empty(),
+        }
+    }
 }
 
 /// Usage limits of a sender's key under one epoch.
@@ -465,7 +489,16 @@ impl EndpointBuilder {
             trust_store: self.trust,
             revoked,
             rekey_topic: self.rekey_topic,
-        })
+            ring_view: RingView::default(),
+        }
+        .with_view())
+    }
+}
+
+impl Endpoint {
+    fn with_view(mut self) -> Self {
+        self.ring_view = RingView::of(&self.keyring);
+        self
     }
 }
 
@@ -568,6 +601,7 @@ impl Endpoint {
     }
 
     fn reconcile_keys(&mut self) {
+        self.ring_view = RingView::of(&self.keyring);
         let keyring = &self.keyring;
         let keep = |e: &u32| keyring.get(*e).is_some();
         self.prks.retain(|e, _| keep(e));
@@ -581,7 +615,7 @@ impl Endpoint {
             .retain(|(e, _), _| keyring.state(*e) != Some(EpochState::Retired));
         if self
             .rotation_due
-            .is_some_and(|r| keyring.active().map(|a| a.0) != Some(r.epoch))
+            .is_some_and(|r| self.ring_view.active.map(|a| a.0) != Some(r.epoch))
         {
             self.rotation_due = None;
         }
@@ -590,7 +624,7 @@ impl Endpoint {
     /// Retires the epochs whose grace period is over (checked on every seal
     /// and open; cheap when nothing is scheduled).
     fn retire_due(&mut self) {
-        if let Some(t) = self.keyring.next_retirement() {
+        if let Some(t) = self.ring_view.next_retirement {
             let now = self.clock.now_ms();
             if now >= t {
                 self.keyring.retire_due(now);
@@ -773,7 +807,7 @@ impl Endpoint {
             }
             .into());
         }
-        let epoch = match (self.keyring.active(), suite.symmetric()) {
+        let epoch = match (self.ring_view.active, suite.symmetric()) {
             (Some((e, _)), _) => e,
             (None, None) => 0,
             (None, Some(_)) => return Err(ConfigError::NoKeyring.into()),
@@ -810,8 +844,10 @@ impl Endpoint {
             .into());
         }
         if let Some(created) = self
-            .keyring
-            .created_ms(epoch)
+            .ring_view
+            .active
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, c)| c)
             // A creation time before 2020 means the device's clock was not set.
             .filter(|c| suite.symmetric().is_some() && *c >= PLAUSIBLE_MS)
         {
@@ -1060,7 +1096,7 @@ impl Endpoint {
         // Keys: the epoch must be held (for sign-only envelopes too, once the
         // endpoint has a keyring), the sender trusted and not revoked.
         self.retire_due();
-        if (suite.symmetric().is_some() || !self.keyring.is_empty())
+        if (suite.symmetric().is_some() || self.ring_view.any)
             && self.keyring.get(m.epoch).is_none()
         {
             return Err(match self.keyring.state(m.epoch) {
