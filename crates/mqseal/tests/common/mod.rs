@@ -64,13 +64,27 @@ pub fn trust(provider: &CryptoProvider) -> TrustStore {
     t
 }
 
-/// A sending endpoint with id `dev1`, the fixed secret and signing key.
-pub fn sealer(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoint {
+/// A builder for a sender `dev1` with the fixed secret and signing key (no
+/// counter store yet).
+pub fn sealer_builder(provider: &'static CryptoProvider) -> EndpointBuilder {
     Endpoint::builder(policy())
         .provider(provider)
         .sender_id(sender())
         .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
         .signing_key(SigningKey::from_seed(SEED))
+}
+
+/// A builder for a receiver that holds the fixed secret and trusts `dev1`.
+pub fn opener_builder(provider: &'static CryptoProvider) -> EndpointBuilder {
+    Endpoint::builder(policy())
+        .provider(provider)
+        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+        .trust(trust(provider))
+}
+
+/// A sending endpoint with id `dev1`, the fixed secret and signing key.
+pub fn sealer(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoint {
+    sealer_builder(provider)
         .counter_store(MemoryCounterStore::new())
         .clock(clock.clone())
         .build()
@@ -79,10 +93,7 @@ pub fn sealer(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoin
 
 /// A receiving endpoint that trusts `dev1`.
 pub fn opener(provider: &'static CryptoProvider, clock: &ManualClock) -> Endpoint {
-    Endpoint::builder(policy())
-        .provider(provider)
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .trust(trust(provider))
+    opener_builder(provider)
         .clock(clock.clone())
         .build()
         .unwrap()

@@ -100,10 +100,7 @@ fn moved_envelopes_are_rejected() {
 fn replay_and_reorder() {
     let c = clock();
     let mut tx = sealer(PROVIDER, &c);
-    let mut rx = Endpoint::builder(policy())
-        .provider(PROVIDER)
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .trust(trust(PROVIDER))
+    let mut rx = opener_builder(PROVIDER)
         .replay_window(64)
         .build()
         .unwrap();
@@ -140,10 +137,7 @@ fn replacing_the_keyring_does_not_reopen_replays() {
 #[test]
 fn tracked_senders_are_bounded() {
     let c = clock();
-    let mut rx = Endpoint::builder(policy())
-        .provider(PROVIDER)
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .trust(trust(PROVIDER))
+    let mut rx = opener_builder(PROVIDER)
         .max_senders(2)
         .build()
         .unwrap();
@@ -294,20 +288,13 @@ fn plaintext_only_where_explicit() {
 fn size_limits() {
     let c = clock();
     let mut tx = sealer(PROVIDER, &c);
-    let mut rx = Endpoint::builder(policy())
-        .provider(PROVIDER)
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .trust(trust(PROVIDER))
+    let mut rx = opener_builder(PROVIDER)
         .max_payload(100)
         .build()
         .unwrap();
     let env = tx.seal("aes/t", &[0u8; 400]).unwrap();
     assert!(matches!(rejection(rx.open("aes/t", &env)), Rejection::TooLarge { .. }));
-    let mut small = Endpoint::builder(policy())
-        .provider(PROVIDER)
-        .sender_id(sender())
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .signing_key(SigningKey::from_seed(SEED))
+    let mut small = sealer_builder(PROVIDER)
         .counter_store(MemoryCounterStore::new())
         .max_payload(10)
         .build()
@@ -327,11 +314,7 @@ fn the_counter_never_wraps() {
         sender: sender(),
     };
     store.store(&scope, envelope::MAX_COUNTER).unwrap();
-    let mut tx = Endpoint::builder(policy())
-        .provider(PROVIDER)
-        .sender_id(sender())
-        .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-        .signing_key(SigningKey::from_seed(SEED))
+    let mut tx = sealer_builder(PROVIDER)
         .counter_store(store)
         .key_limits(KeyLimits {
             soft_messages: u64::MAX,
@@ -356,10 +339,7 @@ fn persisted_replay_state_survives_a_receiver_crash() {
     let mut tx = sealer(PROVIDER, &c);
     let envs: Vec<Vec<u8>> = (0..10).map(|i| tx.seal("mac/t", &[i]).unwrap()).collect();
     let rx = |store| {
-        Endpoint::builder(policy())
-            .provider(PROVIDER)
-            .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-            .trust(trust(PROVIDER))
+        opener_builder(PROVIDER)
             .counter_store(store)
             .persist_replay_state(4)
             .build()
@@ -392,11 +372,7 @@ fn a_sender_restart_never_reuses_a_counter() {
     let store = MemoryCounterStore::new();
     let c = clock();
     let build = || {
-        Endpoint::builder(policy())
-            .provider(PROVIDER)
-            .sender_id(sender())
-            .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-            .signing_key(SigningKey::from_seed(SEED))
+        sealer_builder(PROVIDER)
             .counter_store(store.clone())
             .counter_block(16)
             .clock(c.clone())
@@ -553,10 +529,7 @@ proptest! {
     ) {
         let c = clock();
         let mut tx = sealer(PROVIDER, &c);
-        let mut rx = Endpoint::builder(policy())
-            .provider(PROVIDER)
-            .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-            .trust(trust(PROVIDER))
+        let mut rx = opener_builder(PROVIDER)
             .replay_window(64)
             .build()
             .unwrap();
