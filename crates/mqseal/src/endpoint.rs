@@ -1186,7 +1186,9 @@ impl Endpoint {
             }
         };
         if p.replay {
-            st.window.check(m.counter)?;
+            // An existing window was checked above and has not changed; a new
+            // one can only refuse a counter below its floor, which is below
+            // its mark too, so nothing is stored before `commit` refuses it.
             if let (Some(block), Some(store)) = (self.recv_block, self.counters.as_deref_mut())
                 && m.counter >= st.mark
             {
