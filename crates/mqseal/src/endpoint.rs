@@ -18,7 +18,8 @@ use std::time::Duration;
 use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
 use crate::crypto::{CryptoProvider, VerifyingKey};
 use crate::envelope::{
-    self, Header, MAX_COUNTER, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN, Suite,
+    self, FixedFields, Header, MAX_COUNTER, MAX_HEADER_LEN, MAX_TIMESTAMP_MS, MAX_TRAILER_LEN,
+    Suite,
 };
 use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection, UsageLimit};
 use crate::freshness::{Clock, SystemClock};
@@ -162,37 +163,92 @@ impl std::io::Write for SealBuffer {
     }
 }
 
+/// This endpoint's sending state under one epoch.
 struct SendState {
+    epoch: u32,
     counter: SendCounter,
+    /// The epoch and sender id, encoded once for every header.
+    fixed: FixedFields,
     keys: [Option<SenderKeys>; 7],
 }
 
+/// The receiving state of one (epoch, sender).
 struct RecvState {
+    epoch: u32,
+    sender: SenderId,
     window: ReplayWindow,
     /// Counters below this are durably marked seen (`u64::MAX` when not persisting).
     mark: u64,
     keys: [Option<SenderKeys>; 7],
 }
 
-/// A sealing plan: everything decided before any byte is written.
-#[derive(Clone, Copy)]
-struct Plan {
-    suite: Suite,
-    epoch: u32,
-    sender: SenderId,
-    counter: u64,
-    timestamp_ms: Option<u64>,
+/// The receiving states: a vector with a hash index on (epoch, sender). The
+/// entry of the last message opened is checked before the index, so that a
+/// stream from one sender skips hashing.
+#[derive(Default)]
+struct RecvTable {
+    states: Vec<RecvState>,
+    index: Map<(u32, SenderId), usize>,
+    /// A hint only: `states[last]` may be any entry, or none.
+    last: usize,
 }
 
-impl Plan {
-    fn header(&self) -> Header<'_> {
-        Header {
-            suite: self.suite,
-            epoch: self.epoch,
-            sender_id: self.sender.as_bytes(),
-            counter: self.counter,
-            timestamp_ms: self.timestamp_ms,
+impl RecvTable {
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// The entry of (epoch, sender). Moves the hint, which is not state: an
+    /// unauthenticated message may move it.
+    #[inline]
+    fn find(&mut self, epoch: u32, sender: &SenderId) -> Option<usize> {
+        if let Some(st) = self.states.get(self.last)
+            && st.epoch == epoch
+            && st.sender == *sender
+        {
+            return Some(self.last);
         }
+        let i = *self.index.get(&(epoch, *sender))?;
+        self.last = i;
+        Some(i)
+    }
+
+    fn get(&self, epoch: u32, sender: &SenderId) -> Option<&RecvState> {
+        self.index.get(&(epoch, *sender)).map(|&i| &self.states[i])
+    }
+
+    fn insert(&mut self, st: RecvState) {
+        debug_assert!(!self.index.contains_key(&(st.epoch, st.sender)));
+        self.last = self.states.len();
+        self.index.insert((st.epoch, st.sender), self.last);
+        self.states.push(st);
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&RecvState) -> bool) {
+        let before = self.states.len();
+        self.states.retain(keep);
+        if self.states.len() != before {
+            self.index.clear();
+            for (i, st) in self.states.iter().enumerate() {
+                self.index.insert((st.epoch, st.sender), i);
+            }
+        }
+    }
+}
+
+/// A sealing plan: everything decided before the payload is touched.
+struct Prepared {
+    suite: Suite,
+    /// The sender state in `Endpoint::send`.
+    slot: usize,
+    counter: u64,
+    header: [u8; MAX_HEADER_LEN],
+    header_len: usize,
+}
+
+impl Prepared {
+    fn header(&self) -> &[u8] {
+        &self.header[..self.header_len]
     }
 }
 
@@ -212,12 +268,14 @@ pub struct Endpoint {
     max_senders: usize,
     max_payload: usize,
     prks: Map<u32, SecretBytes32>,
-    send: Map<u32, SendState>,
-    recv: Map<(u32, SenderId), RecvState>,
-    aad: Vec<u8>,
+    /// One entry per epoch this endpoint sealed under (few: retired epochs go).
+    send: Vec<SendState>,
+    recv: RecvTable,
     seal_topic: TopicCache,
     open_topic: TopicCache,
     limits: KeyLimits,
+    /// `limits`' soft and hard ages in milliseconds.
+    age_limits_ms: (u64, u64),
     rotation_due: Option<RotationDue>,
     agreement: Option<AgreementKey>,
     trust_store: TrustStore,
@@ -478,12 +536,15 @@ impl EndpointBuilder {
             max_senders: self.max_senders,
             max_payload: self.max_payload,
             prks: Map::default(),
-            send: Map::default(),
-            recv: Map::default(),
-            aad: Vec::with_capacity(MAX_HEADER_LEN + 2 + 128),
+            send: Vec::new(),
+            recv: RecvTable::default(),
             seal_topic: TopicCache::default(),
             open_topic: TopicCache::default(),
             limits: self.limits,
+            age_limits_ms: (
+                duration_ms(self.limits.soft_age),
+                duration_ms(self.limits.hard_age),
+            ),
             rotation_due: None,
             agreement: self.agreement,
             trust_store: self.trust,
@@ -500,6 +561,10 @@ impl Endpoint {
         self.ring_view = RingView::of(&self.keyring);
         self
     }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn prk_for<'a>(
@@ -565,10 +630,10 @@ impl Endpoint {
         }
         self.keyring = keyring;
         self.prks.clear();
-        for st in self.send.values_mut() {
+        for st in &mut self.send {
             st.keys = Default::default();
         }
-        for st in self.recv.values_mut() {
+        for st in &mut self.recv.states {
             st.keys = Default::default();
         }
         self.reconcile_keys();
@@ -605,14 +670,14 @@ impl Endpoint {
         let keyring = &self.keyring;
         let keep = |e: &u32| keyring.get(*e).is_some();
         self.prks.retain(|e, _| keep(e));
-        self.send.retain(|e, _| keep(e));
-        for ((e, _), st) in &mut self.recv {
-            if !keep(e) {
+        self.send.retain(|s| keep(&s.epoch));
+        for st in &mut self.recv.states {
+            if !keep(&st.epoch) {
                 st.keys = Default::default();
             }
         }
         self.recv
-            .retain(|(e, _), _| keyring.state(*e) != Some(EpochState::Retired));
+            .retain(|st| keyring.state(st.epoch) != Some(EpochState::Retired));
         if self
             .rotation_due
             .is_some_and(|r| self.ring_view.active.map(|a| a.0) != Some(r.epoch))
@@ -705,7 +770,11 @@ impl Endpoint {
         let Some(suite) = p.suite else { return Ok(0) };
         let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
         let epoch = self.keyring.active().map_or(0, |(e, _)| e);
-        let counter = self.send.get(&epoch).map_or(0, |s| s.counter.peek());
+        let counter = self
+            .send
+            .iter()
+            .find(|s| s.epoch == epoch)
+            .map_or(0, |s| s.counter.peek());
         let header = Header {
             suite,
             epoch,
@@ -737,17 +806,16 @@ impl Endpoint {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         out.clear();
-        let Some(plan) = self.plan(topic, payload.len())? else {
+        let Some(prep) = self.prepare(topic, payload.len())? else {
             out.extend_from_slice(payload);
             return Ok(());
         };
-        let hlen = plan.header().encoded_len();
         // Room for the longest header and trailer, so that a reused `out`
         // does not reallocate when the counter's encoding grows.
         out.reserve(MAX_HEADER_LEN + payload.len() + MAX_TRAILER_LEN);
-        out.resize(hlen, 0);
+        out.resize(prep.header_len, 0);
         out.extend_from_slice(payload);
-        self.finish(&plan, topic, out, hlen)?;
+        self.protect(&prep, topic, out, prep.header_len)?;
         Ok(())
     }
 
@@ -768,16 +836,17 @@ impl Endpoint {
         if buf.sealed_at.is_some() {
             return Err(ConfigError::AlreadySealed.into());
         }
-        let start = match self.plan(topic, buf.buf.len() - HEADROOM)? {
+        let start = match self.prepare(topic, buf.buf.len() - HEADROOM)? {
             None => HEADROOM,
-            Some(plan) => self.finish(&plan, topic, &mut buf.buf, HEADROOM)?,
+            Some(prep) => self.protect(&prep, topic, &mut buf.buf, HEADROOM)?,
         };
         buf.sealed_at = Some(start);
         Ok(&buf.buf[start..])
     }
 
-    /// Decides suite, epoch, counter and timestamp; `None` for plaintext.
-    fn plan(&mut self, topic: &str, payload_len: usize) -> Result<Option<Plan>, Error> {
+    /// Decides suite, epoch, counter and timestamp and writes the header;
+    /// `None` for plaintext. Leaves the seal topic cache on `topic`.
+    fn prepare(&mut self, topic: &str, payload_len: usize) -> Result<Option<Prepared>, Error> {
         let p = match self.seal_topic.get(topic) {
             Some(p) => p,
             None => {
@@ -799,7 +868,9 @@ impl Endpoint {
             }
             .into());
         }
-        let sender = self.sender_id.ok_or(ConfigError::NoSenderId)?;
+        let Some(sender) = self.sender_id else {
+            return Err(ConfigError::NoSenderId.into());
+        };
         self.retire_due();
         if suite.signed() && self.signer.is_none() {
             return Err(ConfigError::NoSigningKey {
@@ -807,28 +878,34 @@ impl Endpoint {
             }
             .into());
         }
-        let epoch = match (self.ring_view.active, suite.symmetric()) {
+        let symmetric = suite.symmetric().is_some();
+        let epoch = match (self.ring_view.active, symmetric) {
             (Some((e, _)), _) => e,
-            (None, None) => 0,
-            (None, Some(_)) => return Err(ConfigError::NoKeyring.into()),
+            (None, false) => 0,
+            (None, true) => return Err(ConfigError::NoKeyring.into()),
         };
-        let store = self
-            .counters
-            .as_deref_mut()
-            .ok_or(ConfigError::NoCounterStore)?;
+        let Some(store) = self.counters.as_deref_mut() else {
+            return Err(ConfigError::NoCounterStore.into());
+        };
         let scope = CounterScope {
             role: Role::Send,
             epoch,
             sender,
         };
-        let state = match self.send.entry(epoch) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(SendState {
-                counter: SendCounter::resume(store, &scope)?,
-                keys: Default::default(),
-            }),
+        let slot = match self.send.iter().position(|s| s.epoch == epoch) {
+            Some(i) => i,
+            None => {
+                self.send.push(SendState {
+                    epoch,
+                    counter: SendCounter::resume(store, &scope)?,
+                    fixed: FixedFields::new(epoch, sender.as_bytes()),
+                    keys: Default::default(),
+                });
+                self.send.len() - 1
+            }
         };
-        if suite.symmetric().is_some() && state.keys[suite.index()].is_none() {
+        let state = &mut self.send[slot];
+        if symmetric && state.keys[suite.index()].is_none() {
             let prk = prk_for(&mut self.prks, self.provider, &self.keyring, epoch)
                 .ok_or(KeyError::NoSuchEpoch(epoch))?;
             state.keys[suite.index()] = kdf::derive(self.provider, prk, suite, epoch, &sender);
@@ -836,35 +913,34 @@ impl Endpoint {
         // Usage limits of this sender's key under the epoch (symmetric suites:
         // a signing key has no epoch to rotate to).
         let used = state.counter.peek();
-        if suite.symmetric().is_some() && used >= self.limits.hard_messages {
-            return Err(KeyError::UsageLimit {
-                epoch,
-                limit: UsageLimit::Messages(self.limits.hard_messages),
-            }
-            .into());
-        }
-        if let Some(created) = self
-            .ring_view
-            .active
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, c)| c)
-            // A creation time before 2020 means the device's clock was not set.
-            .filter(|c| suite.symmetric().is_some() && *c >= PLAUSIBLE_MS)
-        {
-            let age = self.clock.now_ms().saturating_sub(created);
-            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-            if age >= ms(self.limits.hard_age) {
+        if symmetric {
+            if used >= self.limits.hard_messages {
                 return Err(KeyError::UsageLimit {
                     epoch,
-                    limit: UsageLimit::AgeMs(ms(self.limits.hard_age)),
+                    limit: UsageLimit::Messages(self.limits.hard_messages),
                 }
                 .into());
             }
-            if age >= ms(self.limits.soft_age) && self.rotation_due.is_none() {
-                self.rotation_due = Some(RotationDue {
-                    epoch,
-                    limit: UsageLimit::AgeMs(ms(self.limits.soft_age)),
-                });
+            // A creation time before 2020 means the device's clock was not set.
+            if let Some((e, created)) = self.ring_view.active
+                && e == epoch
+                && created >= PLAUSIBLE_MS
+            {
+                let age = self.clock.now_ms().saturating_sub(created);
+                let (soft, hard) = self.age_limits_ms;
+                if age >= hard {
+                    return Err(KeyError::UsageLimit {
+                        epoch,
+                        limit: UsageLimit::AgeMs(hard),
+                    }
+                    .into());
+                }
+                if age >= soft && self.rotation_due.is_none() {
+                    self.rotation_due = Some(RotationDue {
+                        epoch,
+                        limit: UsageLimit::AgeMs(soft),
+                    });
+                }
             }
         }
         if used >= self.limits.soft_messages && self.rotation_due.is_none() {
@@ -877,63 +953,60 @@ impl Endpoint {
         let timestamp_ms = p
             .freshness
             .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
-        Ok(Some(Plan {
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let header_len = state
+            .fixed
+            .write_header(suite, counter, timestamp_ms, &mut header);
+        Ok(Some(Prepared {
             suite,
-            epoch,
-            sender,
+            slot,
             counter,
-            timestamp_ms,
+            header,
+            header_len,
         }))
     }
 
-    /// Writes the header so that it ends at `payload_start`, protects the
+    /// Copies the header so that it ends at `payload_start`, protects the
     /// payload `buf[payload_start..]`, appends the trailer, and returns where
     /// the envelope starts.
-    fn finish(
+    fn protect(
         &mut self,
-        plan: &Plan,
+        prep: &Prepared,
         topic: &str,
         buf: &mut Vec<u8>,
         payload_start: usize,
     ) -> Result<usize, Error> {
-        let header = plan.header();
-        let hstart = payload_start - header.encoded_len();
-        header.write(&mut buf[hstart..payload_start]);
-        let keys = self
-            .send
-            .get(&plan.epoch)
-            .and_then(|s| s.keys[plan.suite.index()].as_ref());
+        let header = prep.header();
+        let hstart = payload_start - header.len();
+        buf[hstart..payload_start].copy_from_slice(header);
+        let suite = prep.suite;
+        let keys = self.send[prep.slot].keys[suite.index()].as_ref();
         let mut tag_buf = [0u8; 32];
-        let tag: &[u8] = match keys.map(|k| &k.key) {
-            Some(SymKey::Aead(key)) => {
-                envelope::associated_data_into(&buf[hstart..payload_start], topic, &mut self.aad);
-                let iv = &keys.map(|k| *k.iv).unwrap_or_default();
-                let t = encrypt::seal(
-                    &**key,
-                    iv,
-                    plan.counter,
-                    &self.aad,
-                    &mut buf[payload_start..],
-                )?;
+        let tag_len = match keys {
+            Some(SenderKeys {
+                key: SymKey::Aead(key),
+                iv,
+            }) => {
+                debug_assert!(self.seal_topic.get(topic).is_some());
+                let aad = self.seal_topic.associated_data(header);
+                let t = encrypt::seal(&**key, iv, prep.counter, aad, &mut buf[payload_start..])?;
                 tag_buf[..16].copy_from_slice(&t);
-                &tag_buf[..16]
+                16
             }
-            Some(SymKey::Mac(key)) => {
-                tag_buf = mac::tag(
-                    &**key,
-                    &buf[hstart..payload_start],
-                    topic,
-                    &buf[payload_start..],
-                );
-                &tag_buf[..]
+            Some(SenderKeys {
+                key: SymKey::Mac(key),
+                ..
+            }) => {
+                tag_buf = mac::tag(&**key, header, topic, &buf[payload_start..]);
+                32
             }
-            None if plan.suite.symmetric().is_some() => {
+            None if suite.symmetric().is_some() => {
                 return Err(Error::Crypto("no derived key for the suite"));
             }
-            None => &[],
+            None => 0,
         };
-        buf.extend_from_slice(tag);
-        if plan.suite.signed() {
+        buf.extend_from_slice(&tag_buf[..tag_len]);
+        if suite.signed() {
             // `ok_or_else`: the error's `String` must not be built (allocated)
             // on every signed message.
             let signer = self
@@ -942,11 +1015,11 @@ impl Endpoint {
                 .ok_or_else(|| ConfigError::NoSigningKey {
                     topic: topic.to_owned(),
                 })?;
-            let body_end = buf.len() - tag.len();
+            let body_end = buf.len() - tag_len;
             let sig = sign::sign(
                 signer,
                 self.provider.sha256,
-                &buf[hstart..payload_start],
+                header,
                 topic,
                 &buf[payload_start..body_end],
                 &buf[body_end..],
@@ -1079,6 +1152,7 @@ impl Endpoint {
     }
 
     /// Authenticates, decrypts `body` in place and records the counter.
+    /// Leaves every state unchanged unless it returns `Ok`.
     fn open_parts(
         &mut self,
         topic: &str,
@@ -1090,13 +1164,19 @@ impl Endpoint {
     ) -> Result<EnvelopeMeta, Error> {
         let m = layout.meta;
         let suite = m.suite;
+        let symmetric = suite.symmetric().is_some();
         let (tag, sig) = trailer.split_at(suite.tag_len());
-        let key = (m.epoch, m.sender);
+
+        self.retire_due();
+        // The receiving state, read only until the end.
+        let slot = self.recv.find(m.epoch, &m.sender);
+        let cached = slot.and_then(|i| self.recv.states[i].keys[suite.index()].as_ref());
 
         // Keys: the epoch must be held (for sign-only envelopes too, once the
-        // endpoint has a keyring), the sender trusted and not revoked.
-        self.retire_due();
-        if (suite.symmetric().is_some() || self.ring_view.any)
+        // endpoint has a keyring), the sender trusted and not revoked. Keys
+        // cached for the epoch prove it is held: they are erased with it.
+        if cached.is_none()
+            && (symmetric || self.ring_view.any)
             && self.keyring.get(m.epoch).is_none()
         {
             return Err(match self.keyring.state(m.epoch) {
@@ -1115,13 +1195,10 @@ impl Endpoint {
         };
 
         // Replay, read only: reject early what the window already rejects.
-        // One lookup serves the whole open; the state changes only at the end.
-        let tracked = self.recv.len();
-        let state = self.recv.get_mut(&key);
-        match state.as_deref() {
-            Some(st) if p.replay => st.window.check(m.counter)?,
+        match slot {
+            Some(i) if p.replay => self.recv.states[i].window.check(m.counter)?,
             Some(_) => {}
-            None if tracked >= self.max_senders => {
+            None if self.recv.len() >= self.max_senders => {
                 return Err(Rejection::TooManySenders.into());
             }
             None => {}
@@ -1134,25 +1211,23 @@ impl Endpoint {
 
         // Symmetric check; decrypts only after the tag is verified.
         let mut fresh_keys = None;
-        if suite.symmetric().is_some() {
-            let cached = state
-                .as_deref()
-                .and_then(|s| s.keys[suite.index()].as_ref());
+        if symmetric {
             let keys = match cached {
                 Some(k) => k,
                 None => {
                     let prk = prk_for(&mut self.prks, self.provider, &self.keyring, m.epoch)
                         .ok_or(Rejection::UnknownEpoch(m.epoch))?;
-                    fresh_keys = kdf::derive(self.provider, prk, suite, m.epoch, &m.sender);
-                    fresh_keys
-                        .as_ref()
-                        .ok_or(Error::Crypto("no key for suite"))?
+                    fresh_keys.insert(
+                        kdf::derive(self.provider, prk, suite, m.epoch, &m.sender)
+                            .ok_or(Error::Crypto("no key for suite"))?,
+                    )
                 }
             };
             match &keys.key {
                 SymKey::Aead(k) => {
-                    envelope::associated_data_into(header, topic, &mut self.aad);
-                    encrypt::open(&**k, &keys.iv, m.counter, &self.aad, body, tag)?;
+                    debug_assert!(self.open_topic.get(topic).is_some());
+                    let aad = self.open_topic.associated_data(header);
+                    encrypt::open(&**k, &keys.iv, m.counter, aad, body, tag)?;
                 }
                 SymKey::Mac(k) => mac::verify(&**k, header, topic, body, tag)?,
             }
@@ -1164,17 +1239,19 @@ impl Endpoint {
             f.check(ts, self.clock.now_ms())?;
         }
 
-        // Only now: create or update the receiver state. A new entry is
+        // Only now: create or update the receiving state. A new entry is
         // inserted only once everything, including the store, succeeded.
         let mut created = None;
-        let st = match state {
-            Some(st) => st,
+        let st = match slot {
+            Some(i) => &mut self.recv.states[i],
             None => {
                 let floor = match (self.recv_block, self.counters.as_deref_mut()) {
                     (Some(_), Some(store)) => store.load(&recv_scope(&m))?,
                     _ => 0,
                 };
                 created.insert(RecvState {
+                    epoch: m.epoch,
+                    sender: m.sender,
                     window: ReplayWindow::with_floor(self.window, floor)?,
                     mark: if self.recv_block.is_some() {
                         floor
@@ -1202,7 +1279,7 @@ impl Endpoint {
             st.keys[suite.index()] = Some(k);
         }
         if let Some(st) = created {
-            self.recv.insert(key, st);
+            self.recv.insert(st);
         }
         Ok(m)
     }
@@ -1214,10 +1291,10 @@ impl Endpoint {
             return Ok(());
         };
         if let Some(sender) = self.sender_id {
-            for (epoch, st) in &mut self.send {
+            for st in &mut self.send {
                 let scope = CounterScope {
                     role: Role::Send,
-                    epoch: *epoch,
+                    epoch: st.epoch,
                     sender,
                 };
                 // Forget the reservation before lowering the mark: if the
@@ -1228,12 +1305,12 @@ impl Endpoint {
             }
         }
         if self.recv_block.is_some() {
-            for ((epoch, sender), st) in &mut self.recv {
+            for st in &mut self.recv.states {
                 if let Some(h) = st.window.highest() {
                     let scope = CounterScope {
                         role: Role::Receive,
-                        epoch: *epoch,
-                        sender: *sender,
+                        epoch: st.epoch,
+                        sender: st.sender,
                     };
                     st.mark = h + 1;
                     store.store(&scope, h + 1)?;
@@ -1255,7 +1332,7 @@ impl Endpoint {
             return false;
         };
         self.recv
-            .get(&(h.epoch, sender))
+            .get(h.epoch, &sender)
             .is_some_and(|st| st.window.contains(h.counter))
     }
 
@@ -1364,24 +1441,49 @@ impl Hasher for KeyedHasher {
     }
 }
 
-/// The last topic sealed (or opened) on and its protection, so that a stream
-/// of messages on one topic skips policy matching and topic validation.
-/// Reusing the `String` keeps this allocation-free once it is long enough.
-#[derive(Default)]
+/// The last topic sealed (or opened) on, its protection, and the tail of the
+/// associated data on it behind a slot for the header, so that a stream of
+/// messages on one topic skips policy matching, topic validation and
+/// rebuilding the associated data. Allocation-free once long enough.
 struct TopicCache {
-    topic: String,
+    /// `[header slot: MAX_HEADER_LEN bytes] || u16be(len(topic)) || topic`.
+    aad: Vec<u8>,
     protection: Option<Protection>,
+}
+
+impl Default for TopicCache {
+    fn default() -> Self {
+        let mut aad = Vec::with_capacity(MAX_HEADER_LEN + 2 + 64);
+        aad.resize(MAX_HEADER_LEN + 2, 0);
+        TopicCache {
+            aad,
+            protection: None,
+        }
+    }
 }
 
 impl TopicCache {
     #[inline]
     fn get(&self, topic: &str) -> Option<Protection> {
-        self.protection.filter(|_| self.topic == topic)
+        self.protection
+            .filter(|_| &self.aad[MAX_HEADER_LEN + 2..] == topic.as_bytes())
     }
 
+    /// `topic` must be at most 65 535 bytes long.
     fn set(&mut self, topic: &str, protection: Protection) {
-        self.topic.clear();
-        self.topic.push_str(topic);
+        self.aad.truncate(MAX_HEADER_LEN);
+        self.aad
+            .extend_from_slice(&envelope::topic_len_bytes(topic));
+        self.aad.extend_from_slice(topic.as_bytes());
         self.protection = Some(protection);
+    }
+
+    /// The associated data of an envelope with this header on the cached
+    /// topic: `header || u16be(len(topic)) || topic`.
+    #[inline]
+    fn associated_data(&mut self, header: &[u8]) -> &[u8] {
+        let start = MAX_HEADER_LEN - header.len();
+        self.aad[start..MAX_HEADER_LEN].copy_from_slice(header);
+        &self.aad[start..]
     }
 }

@@ -458,18 +458,68 @@ fn write_varint(mut v: u64, out: &mut [u8]) -> usize {
     }
 }
 
-/// The associated data of an envelope on a topic: `header || u16be(len(topic)) || topic`.
-///
-/// This is the AEAD associated data, the start of the HMAC input and the start
-/// of the signed digest's input. The topic's length is at most 65 535 bytes.
-pub(crate) fn associated_data_into(header: &[u8], topic: &str, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(header);
-    out.extend_from_slice(&topic_len_bytes(topic));
-    out.extend_from_slice(topic.as_bytes());
+/// The longest run of header bytes that stays the same for one sender under
+/// one epoch: the epoch varint, the sender id length and the sender id.
+pub(crate) const FIXED_FIELDS_MAX: usize = 5 + 1 + MAX_SENDER_ID_LEN;
+
+/// A sender's epoch and id, encoded once, so that writing a header per
+/// message only encodes the counter (and timestamp). Writes the same bytes
+/// as [`Header::write`].
+#[derive(Clone, Copy)]
+pub(crate) struct FixedFields {
+    bytes: [u8; FIXED_FIELDS_MAX],
+    len: u8,
+}
+
+impl FixedFields {
+    pub(crate) fn new(epoch: u32, sender_id: &[u8]) -> Self {
+        debug_assert!(!sender_id.is_empty() && sender_id.len() <= MAX_SENDER_ID_LEN);
+        let mut bytes = [0u8; FIXED_FIELDS_MAX];
+        let mut n = write_varint(u64::from(epoch), &mut bytes);
+        bytes[n] = sender_id.len() as u8;
+        n += 1;
+        bytes[n..n + sender_id.len()].copy_from_slice(sender_id);
+        n += sender_id.len();
+        FixedFields {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    /// Writes the header of the message with this counter (and timestamp)
+    /// to the start of `out` and returns its length.
+    #[inline]
+    pub(crate) fn write_header(
+        &self,
+        suite: Suite,
+        counter: u64,
+        timestamp_ms: Option<u64>,
+        out: &mut [u8; MAX_HEADER_LEN],
+    ) -> usize {
+        debug_assert!(counter <= MAX_COUNTER);
+        debug_assert!(timestamp_ms.is_none_or(|t| t <= MAX_TIMESTAMP_MS));
+        let flags = if timestamp_ms.is_some() {
+            FLAG_TIMESTAMP
+        } else {
+            0
+        };
+        out[0] = (VERSION << 4) | flags;
+        out[1] = suite.id();
+        out[2..2 + FIXED_FIELDS_MAX].copy_from_slice(&self.bytes);
+        let mut n = 2 + usize::from(self.len);
+        n += write_varint(counter, &mut out[n..]);
+        if let Some(ts) = timestamp_ms {
+            n += write_varint(ts, &mut out[n..]);
+        }
+        n
+    }
 }
 
 /// The topic's length as two big-endian bytes (topics are validated to fit).
+///
+/// The associated data of an envelope on a topic, which is the AEAD
+/// associated data, the start of the HMAC input and the start of the signed
+/// digest's input, is `header || u16be(len(topic)) || topic`.
 pub(crate) fn topic_len_bytes(topic: &str) -> [u8; 2] {
     debug_assert!(topic.len() <= usize::from(u16::MAX));
     (topic.len() as u16).to_be_bytes()
@@ -526,6 +576,40 @@ mod tests {
         for id in 0..=255u8 {
             if let Some(s) = Suite::from_id(id) {
                 assert_eq!(s.id(), id);
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_fields_write_the_same_header() {
+        let sids: [&[u8]; 3] = [b"a", b"dev1", &[0xff; MAX_SENDER_ID_LEN]];
+        for &epoch in &[0u32, 1, 127, 128, 300, u32::MAX] {
+            for &sid in &sids {
+                let fixed = FixedFields::new(epoch, sid);
+                for &counter in &[0u64, 1, 127, 128, 1 << 20, MAX_COUNTER] {
+                    for ts in [
+                        None,
+                        Some(0),
+                        Some(1_700_000_000_000),
+                        Some(MAX_TIMESTAMP_MS),
+                    ] {
+                        for suite in Suite::ALL {
+                            let h = Header {
+                                suite,
+                                epoch,
+                                sender_id: sid,
+                                counter,
+                                timestamp_ms: ts,
+                            };
+                            let mut want = [0u8; MAX_HEADER_LEN];
+                            let n = h.write(&mut want);
+                            let mut got = [0u8; MAX_HEADER_LEN];
+                            let m = fixed.write_header(suite, counter, ts, &mut got);
+                            assert_eq!(&got[..m], &want[..n]);
+                            assert_eq!(m, h.encoded_len());
+                        }
+                    }
+                }
             }
         }
     }
