@@ -291,6 +291,19 @@ impl SendCounter {
     }
 
     /// The next counter that would be used.
+    /// The next counter if it is already reserved (the common case, which
+    /// needs no store); `None` when [`SendCounter::next`] must reserve.
+    #[inline]
+    pub(crate) fn next_reserved(&mut self) -> Option<u64> {
+        if self.next < self.reserved && self.next <= MAX_COUNTER {
+            let c = self.next;
+            self.next += 1;
+            Some(c)
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn peek(&self) -> u64 {
         self.next
     }

@@ -242,13 +242,14 @@ struct Prepared {
     /// The sender state in `Endpoint::send`.
     slot: usize,
     counter: u64,
+    /// The header, right-aligned: `header[MAX_HEADER_LEN - header_len..]`.
     header: [u8; MAX_HEADER_LEN],
     header_len: usize,
 }
 
 impl Prepared {
     fn header(&self) -> &[u8] {
-        &self.header[..self.header_len]
+        &self.header[MAX_HEADER_LEN - self.header_len..]
     }
 }
 
@@ -846,6 +847,7 @@ impl Endpoint {
 
     /// Decides suite, epoch, counter and timestamp and writes the header;
     /// `None` for plaintext. Leaves the seal topic cache on `topic`.
+    #[inline(always)]
     fn prepare(&mut self, topic: &str, payload_len: usize) -> Result<Option<Prepared>, Error> {
         let p = match self.seal_topic.get(topic) {
             Some(p) => p,
@@ -887,7 +889,7 @@ impl Endpoint {
         let Some(store) = self.counters.as_deref_mut() else {
             return Err(ConfigError::NoCounterStore.into());
         };
-        let scope = CounterScope {
+        let scope = || CounterScope {
             role: Role::Send,
             epoch,
             sender,
@@ -897,7 +899,7 @@ impl Endpoint {
             None => {
                 self.send.push(SendState {
                     epoch,
-                    counter: SendCounter::resume(store, &scope)?,
+                    counter: SendCounter::resume(store, &scope())?,
                     fixed: FixedFields::new(epoch, sender.as_bytes()),
                     keys: Default::default(),
                 });
@@ -949,7 +951,10 @@ impl Endpoint {
                 limit: UsageLimit::Messages(self.limits.soft_messages),
             });
         }
-        let counter = state.counter.next(store, &scope, self.send_block)?;
+        let counter = match state.counter.next_reserved() {
+            Some(c) => c,
+            None => state.counter.next(store, &scope(), self.send_block)?,
+        };
         let timestamp_ms = p
             .freshness
             .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
@@ -969,6 +974,7 @@ impl Endpoint {
     /// Copies the header so that it ends at `payload_start`, protects the
     /// payload `buf[payload_start..]`, appends the trailer, and returns where
     /// the envelope starts.
+    #[inline(always)]
     fn protect(
         &mut self,
         prep: &Prepared,
@@ -978,34 +984,41 @@ impl Endpoint {
     ) -> Result<usize, Error> {
         let header = prep.header();
         let hstart = payload_start - header.len();
-        buf[hstart..payload_start].copy_from_slice(header);
+        if let Some(slot_start) = payload_start.checked_sub(MAX_HEADER_LEN) {
+            // One fixed-size copy of the right-aligned header; what lands
+            // before `hstart` is headroom, not envelope.
+            buf[slot_start..payload_start].copy_from_slice(&prep.header);
+        } else {
+            buf[hstart..payload_start].copy_from_slice(header);
+        }
         let suite = prep.suite;
         let keys = self.send[prep.slot].keys[suite.index()].as_ref();
-        let mut tag_buf = [0u8; 32];
         let tag_len = match keys {
             Some(SenderKeys {
                 key: SymKey::Aead(key),
                 iv,
             }) => {
                 debug_assert!(self.seal_topic.get(topic).is_some());
-                let aad = self.seal_topic.associated_data(header);
+                let aad = self
+                    .seal_topic
+                    .associated_data_aligned(&prep.header, prep.header_len);
                 let t = encrypt::seal(&**key, iv, prep.counter, aad, &mut buf[payload_start..])?;
-                tag_buf[..16].copy_from_slice(&t);
-                16
+                buf.extend_from_slice(&t);
+                t.len()
             }
             Some(SenderKeys {
                 key: SymKey::Mac(key),
                 ..
             }) => {
-                tag_buf = mac::tag(&**key, header, topic, &buf[payload_start..]);
-                32
+                let t = mac::tag(&**key, header, topic, &buf[payload_start..]);
+                buf.extend_from_slice(&t);
+                t.len()
             }
             None if suite.symmetric().is_some() => {
                 return Err(Error::Crypto("no derived key for the suite"));
             }
             None => 0,
         };
-        buf.extend_from_slice(&tag_buf[..tag_len]);
         if suite.signed() {
             // `ok_or_else`: the error's `String` must not be built (allocated)
             // on every signed message.
@@ -1097,6 +1110,7 @@ impl Endpoint {
     }
 
     /// Policy, size and structure checks. `None` for a plaintext topic.
+    #[inline(always)]
     fn precheck(
         &mut self,
         topic: &str,
@@ -1153,6 +1167,7 @@ impl Endpoint {
 
     /// Authenticates, decrypts `body` in place and records the counter.
     /// Leaves every state unchanged unless it returns `Ok`.
+    #[inline(always)]
     fn open_parts(
         &mut self,
         topic: &str,
@@ -1466,7 +1481,7 @@ impl TopicCache {
     #[inline]
     fn get(&self, topic: &str) -> Option<Protection> {
         self.protection
-            .filter(|_| &self.aad[MAX_HEADER_LEN + 2..] == topic.as_bytes())
+            .filter(|_| same_bytes(&self.aad[MAX_HEADER_LEN + 2..], topic.as_bytes()))
     }
 
     /// `topic` must be at most 65 535 bytes long.
@@ -1478,6 +1493,14 @@ impl TopicCache {
         self.protection = Some(protection);
     }
 
+    /// [`TopicCache::associated_data`] for a right-aligned header (the last
+    /// `len` bytes of `header`): one fixed-size copy.
+    #[inline]
+    fn associated_data_aligned(&mut self, header: &[u8; MAX_HEADER_LEN], len: usize) -> &[u8] {
+        self.aad[..MAX_HEADER_LEN].copy_from_slice(header);
+        &self.aad[MAX_HEADER_LEN - len..]
+    }
+
     /// The associated data of an envelope with this header on the cached
     /// topic: `header || u16be(len(topic)) || topic`.
     #[inline]
@@ -1485,5 +1508,49 @@ impl TopicCache {
         let start = MAX_HEADER_LEN - header.len();
         self.aad[start..MAX_HEADER_LEN].copy_from_slice(header);
         &self.aad[start..]
+    }
+}
+
+/// `a == b`, without a call to `memcmp` for 8 to 32 bytes (a topic is
+/// compared on every message). Not constant time: for public data.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if !(8..=32).contains(&n) {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_ne_bytes(w)
+    };
+    // Overlapping words at both ends cover 8..=16 bytes; two more, 8..=32.
+    let mut diff = (word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8));
+    if n > 16 {
+        diff |= (word(a, 8) ^ word(b, 8)) | (word(a, n - 16) ^ word(b, n - 16));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_matches_slice_equality() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for n in 0..=40 {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            assert!(!same_bytes(a, &base[..n.saturating_sub(1)]) || n == 0);
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(a, &b), "n={n} i={i}");
+            }
+        }
     }
 }

@@ -408,6 +408,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn byte(&mut self) -> Result<u8, Malformed> {
         let b = *self.buf.get(self.pos).ok_or(Malformed::Truncated)?;
         self.pos += 1;
@@ -422,7 +423,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Unsigned LEB128 in its shortest form, at most `max_bytes` long.
+    #[inline]
     fn varint(&mut self, field: &'static str, max_bytes: usize) -> Result<u64, Malformed> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_long(field, max_bytes),
+        }
+    }
+
+    /// [`Reader::varint`] past its one-byte case.
+    fn varint_long(&mut self, field: &'static str, max_bytes: usize) -> Result<u64, Malformed> {
         let mut value: u64 = 0;
         for i in 0..max_bytes {
             let b = self.byte()?;
@@ -487,7 +500,9 @@ impl FixedFields {
     }
 
     /// Writes the header of the message with this counter (and timestamp)
-    /// to the start of `out` and returns its length.
+    /// to the *end* of `out` and returns its length `n`: the header is
+    /// `out[MAX_HEADER_LEN - n..]`. Right-aligned, it can be copied in front
+    /// of a payload (or a topic) with one fixed-size copy.
     #[inline]
     pub(crate) fn write_header(
         &self,
@@ -498,20 +513,25 @@ impl FixedFields {
     ) -> usize {
         debug_assert!(counter <= MAX_COUNTER);
         debug_assert!(timestamp_ms.is_none_or(|t| t <= MAX_TIMESTAMP_MS));
+        let fixed = usize::from(self.len);
+        let len = 2 + fixed + varint_len(counter) + timestamp_ms.map_or(0, varint_len);
+        let mut n = MAX_HEADER_LEN - len;
         let flags = if timestamp_ms.is_some() {
             FLAG_TIMESTAMP
         } else {
             0
         };
-        out[0] = (VERSION << 4) | flags;
-        out[1] = suite.id();
-        out[2..2 + FIXED_FIELDS_MAX].copy_from_slice(&self.bytes);
-        let mut n = 2 + usize::from(self.len);
+        out[n] = (VERSION << 4) | flags;
+        out[n + 1] = suite.id();
+        n += 2;
+        out[n..n + fixed].copy_from_slice(&self.bytes[..fixed]);
+        n += fixed;
         n += write_varint(counter, &mut out[n..]);
         if let Some(ts) = timestamp_ms {
             n += write_varint(ts, &mut out[n..]);
         }
-        n
+        debug_assert_eq!(n, MAX_HEADER_LEN);
+        len
     }
 }
 
@@ -605,7 +625,7 @@ mod tests {
                             let n = h.write(&mut want);
                             let mut got = [0u8; MAX_HEADER_LEN];
                             let m = fixed.write_header(suite, counter, ts, &mut got);
-                            assert_eq!(&got[..m], &want[..n]);
+                            assert_eq!(&got[MAX_HEADER_LEN - m..], &want[..n]);
                             assert_eq!(m, h.encoded_len());
                         }
                     }

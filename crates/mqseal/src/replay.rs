@@ -45,7 +45,8 @@ pub struct ReplayWindow {
     top: u64,
     /// Window size in bits: a multiple of 64.
     size: u64,
-    /// `size / 64 + 1` words, indexed by `(counter / 64) % words`.
+    /// `size / 64 + 1` words rounded up to a power of two, indexed by
+    /// `(counter / 64) % words` (a mask, not a division).
     bits: Box<[u64]>,
 }
 
@@ -59,7 +60,7 @@ impl ReplayWindow {
             floor: 0,
             top: 0,
             size: size as u64,
-            bits: vec![0u64; size / 64 + 1].into_boxed_slice(),
+            bits: vec![0u64; (size / 64 + 1).next_power_of_two()].into_boxed_slice(),
         })
     }
 
@@ -87,8 +88,8 @@ impl ReplayWindow {
     }
 
     fn slot(&self, counter: u64) -> (usize, u64) {
-        let words = self.bits.len() as u64;
-        (((counter / 64) % words) as usize, 1u64 << (counter % 64))
+        let mask = self.bits.len() as u64 - 1;
+        (((counter / 64) & mask) as usize, 1u64 << (counter % 64))
     }
 
     /// Whether `counter` would be accepted. Changes nothing.
@@ -138,7 +139,7 @@ impl ReplayWindow {
                     self.bits.fill(0);
                 } else {
                     for b in old_block + 1..=new_block {
-                        self.bits[(b % words) as usize] = 0;
+                        self.bits[(b & (words - 1)) as usize] = 0;
                     }
                 }
             }
