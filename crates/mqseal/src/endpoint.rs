@@ -236,21 +236,15 @@ impl RecvTable {
     }
 }
 
-/// A sealing plan: everything decided before the payload is touched.
+/// A sealing plan: everything decided before the payload is touched. The
+/// header is already written, in the seal topic cache's header slot.
+#[derive(Clone, Copy)]
 struct Prepared {
     suite: Suite,
     /// The sender state in `Endpoint::send`.
     slot: usize,
     counter: u64,
-    /// The header, right-aligned: `header[MAX_HEADER_LEN - header_len..]`.
-    header: [u8; MAX_HEADER_LEN],
     header_len: usize,
-}
-
-impl Prepared {
-    fn header(&self) -> &[u8] {
-        &self.header[MAX_HEADER_LEN - self.header_len..]
-    }
 }
 
 /// Seals and opens messages under a [`Policy`]. See the [module docs](self).
@@ -958,15 +952,14 @@ impl Endpoint {
         let timestamp_ms = p
             .freshness
             .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
-        let mut header = [0u8; MAX_HEADER_LEN];
-        let header_len = state
-            .fixed
-            .write_header(suite, counter, timestamp_ms, &mut header);
+        let header_len =
+            state
+                .fixed
+                .write_header(suite, counter, timestamp_ms, self.seal_topic.header_slot());
         Ok(Some(Prepared {
             suite,
             slot,
             counter,
-            header,
             header_len,
         }))
     }
@@ -982,12 +975,13 @@ impl Endpoint {
         buf: &mut Vec<u8>,
         payload_start: usize,
     ) -> Result<usize, Error> {
-        let header = prep.header();
+        debug_assert!(self.seal_topic.get(topic).is_some());
+        let header = self.seal_topic.header(prep.header_len);
         let hstart = payload_start - header.len();
         if let Some(slot_start) = payload_start.checked_sub(MAX_HEADER_LEN) {
-            // One fixed-size copy of the right-aligned header; what lands
-            // before `hstart` is headroom, not envelope.
-            buf[slot_start..payload_start].copy_from_slice(&prep.header);
+            // One fixed-size copy of the right-aligned header slot; what
+            // lands before `hstart` is headroom, not envelope.
+            buf[slot_start..payload_start].copy_from_slice(self.seal_topic.header_slot_ref());
         } else {
             buf[hstart..payload_start].copy_from_slice(header);
         }
@@ -998,10 +992,7 @@ impl Endpoint {
                 key: SymKey::Aead(key),
                 iv,
             }) => {
-                debug_assert!(self.seal_topic.get(topic).is_some());
-                let aad = self
-                    .seal_topic
-                    .associated_data_aligned(&prep.header, prep.header_len);
+                let aad = self.seal_topic.associated_data_written(prep.header_len);
                 let t = encrypt::seal(&**key, iv, prep.counter, aad, &mut buf[payload_start..])?;
                 buf.extend_from_slice(&t);
                 t.len()
@@ -1493,11 +1484,30 @@ impl TopicCache {
         self.protection = Some(protection);
     }
 
-    /// [`TopicCache::associated_data`] for a right-aligned header (the last
-    /// `len` bytes of `header`): one fixed-size copy.
+    /// The header slot, for a header written right-aligned into it.
     #[inline]
-    fn associated_data_aligned(&mut self, header: &[u8; MAX_HEADER_LEN], len: usize) -> &[u8] {
-        self.aad[..MAX_HEADER_LEN].copy_from_slice(header);
+    fn header_slot(&mut self) -> &mut [u8; MAX_HEADER_LEN] {
+        self.aad
+            .first_chunk_mut()
+            .expect("the cache holds the header slot")
+    }
+
+    #[inline]
+    fn header_slot_ref(&self) -> &[u8; MAX_HEADER_LEN] {
+        self.aad
+            .first_chunk()
+            .expect("the cache holds the header slot")
+    }
+
+    /// The `len`-byte header written into the slot.
+    #[inline]
+    fn header(&self, len: usize) -> &[u8] {
+        &self.aad[MAX_HEADER_LEN - len..MAX_HEADER_LEN]
+    }
+
+    /// The associated data of the `len`-byte header written into the slot.
+    #[inline]
+    fn associated_data_written(&self, len: usize) -> &[u8] {
         &self.aad[MAX_HEADER_LEN - len..]
     }
 
