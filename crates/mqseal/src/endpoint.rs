@@ -624,13 +624,7 @@ impl Endpoint {
             });
         }
         self.keyring = keyring;
-        self.prks.clear();
-        for st in &mut self.send {
-            st.keys = Default::default();
-        }
-        for st in &mut self.recv.states {
-            st.keys = Default::default();
-        }
+        self.clear_key_caches();
         self.reconcile_keys();
         Ok(())
     }
@@ -654,10 +648,31 @@ impl Endpoint {
     /// assert_eq!(ep.keyring().active().unwrap().0, 2);
     /// # Ok::<(), mqseal::Error>(())
     /// ```
+    ///
+    /// If `f` replaces the keyring wholesale and an epoch number now holds
+    /// a different secret, every cached key is erased as
+    /// [`Endpoint::set_keyring`] does; use that method to replace a keyring,
+    /// since it also refuses a rollback.
     pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut Keyring) -> R) -> R {
+        let before = self.keyring.clone();
         let r = f(&mut self.keyring);
+        if self.keyring.changed_secrets(&before) {
+            self.clear_key_caches();
+        }
         self.reconcile_keys();
         r
+    }
+
+    /// Erases every derived key (a secret may have changed under an epoch
+    /// number).
+    fn clear_key_caches(&mut self) {
+        self.prks.clear();
+        for st in &mut self.send {
+            st.keys = Default::default();
+        }
+        for st in &mut self.recv.states {
+            st.keys = Default::default();
+        }
     }
 
     fn reconcile_keys(&mut self) {

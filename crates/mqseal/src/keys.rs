@@ -454,6 +454,15 @@ impl Keyring {
         self.epochs.get(&epoch).and_then(|e| e.secret.as_ref())
     }
 
+    /// Whether an epoch held in `before` now holds another secret (the
+    /// keyring was replaced rather than changed through its methods).
+    pub(crate) fn changed_secrets(&self, before: &Keyring) -> bool {
+        before.epochs.iter().any(|(e, old)| match &old.secret {
+            None => false,
+            Some(s) => self.get(*e).is_some_and(|new| new != s),
+        })
+    }
+
     /// The state of an epoch the keyring holds or held.
     pub fn state(&self, epoch: u32) -> Option<EpochState> {
         self.epochs.get(&epoch).map(|e| e.state)

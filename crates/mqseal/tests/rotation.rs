@@ -735,3 +735,28 @@ fn a_persisted_receive_mark_never_exceeds_the_counter_range() {
     // The file still loads after a restart.
     FileCounterStore::open(&path).unwrap();
 }
+
+#[test]
+fn a_keyring_replaced_inside_with_keyring_drops_the_cached_keys() {
+    let clock = ManualClock::new(T0);
+    let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
+    let mut old_rx = device("rx", Keyring::new_at(1, secret(1), T0), &clock);
+    let mut new_rx = device("rx", Keyring::new_at(1, secret(9), T0), &clock);
+    // Seal and open once, so that both sides cache keys derived from epoch 1.
+    let env = tx.seal("fleet/a", b"before").unwrap();
+    assert_eq!(old_rx.open("fleet/a", &env).unwrap().0, b"before");
+
+    // Replace the keyring wholesale: epoch 1 now holds another secret.
+    tx.with_keyring(|k| *k = Keyring::new_at(1, secret(9), T0));
+    old_rx.with_keyring(|k| *k = Keyring::new_at(1, secret(9), T0));
+    let env = tx.seal("fleet/a", b"after").unwrap();
+    assert_eq!(new_rx.open("fleet/a", &env).unwrap().0, b"after");
+    assert_eq!(old_rx.open("fleet/a", &env).unwrap().0, b"after");
+    // And a message under the old secret no longer opens.
+    let mut stale = device("tx2", Keyring::new_at(1, secret(1), T0), &clock);
+    let env = stale.seal("fleet/a", b"old").unwrap();
+    assert_eq!(
+        rejection(old_rx.open("fleet/a", &env)),
+        Rejection::Unauthenticated
+    );
+}
