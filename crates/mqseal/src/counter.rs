@@ -270,19 +270,23 @@ impl SendCounter {
         })
     }
 
-    /// The next counter, reserving a block first when needed.
+    /// The next counter, reserving a block first when needed. `scope` is
+    /// built only then, or for the error: most calls touch neither.
+    #[inline]
     pub(crate) fn next(
         &mut self,
         store: &mut dyn CounterStore,
-        scope: &CounterScope,
+        scope: impl FnOnce() -> CounterScope,
         block: u64,
     ) -> Result<u64, CounterError> {
         if self.next > MAX_COUNTER {
-            return Err(CounterError::Exhausted { epoch: scope.epoch });
+            return Err(CounterError::Exhausted {
+                epoch: scope().epoch,
+            });
         }
         if self.next >= self.reserved {
             let mark = self.next.saturating_add(block).min(MAX_COUNTER + 1);
-            store.store(scope, mark)?;
+            store.store(&scope(), mark)?;
             self.reserved = mark;
         }
         let c = self.next;
@@ -291,19 +295,6 @@ impl SendCounter {
     }
 
     /// The next counter that would be used.
-    /// The next counter if it is already reserved (the common case, which
-    /// needs no store); `None` when [`SendCounter::next`] must reserve.
-    #[inline]
-    pub(crate) fn next_reserved(&mut self) -> Option<u64> {
-        if self.next < self.reserved && self.next <= MAX_COUNTER {
-            let c = self.next;
-            self.next += 1;
-            Some(c)
-        } else {
-            None
-        }
-    }
-
     pub(crate) fn peek(&self) -> u64 {
         self.next
     }
@@ -337,16 +328,16 @@ mod tests {
     fn blocks_are_reserved_before_use() {
         let mut store = MemoryCounterStore::new();
         let mut c = SendCounter::resume(&mut store, &scope()).unwrap();
-        assert_eq!(c.next(&mut store, &scope(), 4).unwrap(), 0);
+        assert_eq!(c.next(&mut store, scope, 4).unwrap(), 0);
         assert_eq!(store.load(&scope()).unwrap(), 4);
         for want in 1..4 {
-            assert_eq!(c.next(&mut store, &scope(), 4).unwrap(), want);
+            assert_eq!(c.next(&mut store, scope, 4).unwrap(), want);
         }
-        assert_eq!(c.next(&mut store, &scope(), 4).unwrap(), 4);
+        assert_eq!(c.next(&mut store, scope, 4).unwrap(), 4);
         assert_eq!(store.load(&scope()).unwrap(), 8);
         // A restart resumes at the mark: 5..8 are skipped, none reused.
         let mut c2 = SendCounter::resume(&mut store, &scope()).unwrap();
-        assert_eq!(c2.next(&mut store, &scope(), 4).unwrap(), 8);
+        assert_eq!(c2.next(&mut store, scope, 4).unwrap(), 8);
     }
 
     #[test]
@@ -354,9 +345,9 @@ mod tests {
         let mut store = MemoryCounterStore::new();
         let mut c = SendCounter::resume(&mut store, &scope()).unwrap();
         c.set_next_for_test(MAX_COUNTER);
-        assert_eq!(c.next(&mut store, &scope(), 10).unwrap(), MAX_COUNTER);
+        assert_eq!(c.next(&mut store, scope, 10).unwrap(), MAX_COUNTER);
         assert!(matches!(
-            c.next(&mut store, &scope(), 10),
+            c.next(&mut store, scope, 10),
             Err(CounterError::Exhausted { epoch: 1 })
         ));
     }

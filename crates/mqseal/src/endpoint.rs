@@ -22,7 +22,7 @@ use crate::envelope::{
     Suite,
 };
 use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Rejection, UsageLimit};
-use crate::freshness::{Clock, SystemClock};
+use crate::freshness::{Clock, SystemClock, duration_ms};
 use crate::kdf::{self, SenderKeys, SymKey};
 use crate::keys::{
     AgreementKey, EpochState, Identity, Keyring, SecretBytes32, SenderId, SigningKey, TrustStore,
@@ -269,8 +269,6 @@ pub struct Endpoint {
     seal_topic: TopicCache,
     open_topic: TopicCache,
     limits: KeyLimits,
-    /// `limits`' soft and hard ages in milliseconds.
-    age_limits_ms: (u64, u64),
     rotation_due: Option<RotationDue>,
     agreement: Option<AgreementKey>,
     trust_store: TrustStore,
@@ -536,10 +534,6 @@ impl EndpointBuilder {
             seal_topic: TopicCache::default(),
             open_topic: TopicCache::default(),
             limits: self.limits,
-            age_limits_ms: (
-                duration_ms(self.limits.soft_age),
-                duration_ms(self.limits.hard_age),
-            ),
             rotation_due: None,
             agreement: self.agreement,
             trust_store: self.trust,
@@ -556,10 +550,6 @@ impl Endpoint {
         self.ring_view = RingView::of(&self.keyring);
         self
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn prk_for<'a>(
@@ -752,7 +742,7 @@ impl Endpoint {
         let epoch = opened.epoch;
         let grace = opened.grace;
         let removed = opened.removed.clone();
-        let retire_at = now.saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+        let retire_at = now.saturating_add(duration_ms(grace));
         self.with_keyring(|k| {
             k.add_at(epoch, opened.secret, now)?;
             k.promote(epoch)?;
@@ -938,7 +928,8 @@ impl Endpoint {
                 && created >= PLAUSIBLE_MS
             {
                 let age = self.clock.now_ms().saturating_sub(created);
-                let (soft, hard) = self.age_limits_ms;
+                let soft = duration_ms(self.limits.soft_age);
+                let hard = duration_ms(self.limits.hard_age);
                 if age >= hard {
                     return Err(KeyError::UsageLimit {
                         epoch,
@@ -960,10 +951,7 @@ impl Endpoint {
                 limit: UsageLimit::Messages(self.limits.soft_messages),
             });
         }
-        let counter = match state.counter.next_reserved() {
-            Some(c) => c,
-            None => state.counter.next(store, &scope(), self.send_block)?,
-        };
+        let counter = state.counter.next(store, scope, self.send_block)?;
         let timestamp_ms = p
             .freshness
             .map(|_| self.clock.now_ms().min(MAX_TIMESTAMP_MS));
@@ -991,7 +979,7 @@ impl Endpoint {
         payload_start: usize,
     ) -> Result<usize, Error> {
         debug_assert!(self.seal_topic.get(topic).is_some());
-        let header = self.seal_topic.header(prep.header_len);
+        let header = &self.seal_topic.associated_data_written(prep.header_len)[..prep.header_len];
         let hstart = payload_start - header.len();
         if let Some(slot_start) = payload_start.checked_sub(MAX_HEADER_LEN) {
             // One fixed-size copy of the right-aligned header slot; what
@@ -1512,12 +1500,6 @@ impl TopicCache {
         self.aad
             .first_chunk()
             .expect("the cache holds the header slot")
-    }
-
-    /// The `len`-byte header written into the slot.
-    #[inline]
-    fn header(&self, len: usize) -> &[u8] {
-        &self.aad[MAX_HEADER_LEN - len..MAX_HEADER_LEN]
     }
 
     /// The associated data of the `len`-byte header written into the slot.

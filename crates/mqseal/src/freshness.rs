@@ -18,6 +18,11 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
 }
 
+/// A duration in whole milliseconds, saturating at `u64::MAX`.
+pub(crate) fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -26,7 +31,7 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .map_or(0, duration_ms)
     }
 }
 
@@ -47,10 +52,7 @@ impl ManualClock {
 
     /// Moves the time forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(
-            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
-            Ordering::SeqCst,
-        );
+        self.0.fetch_add(duration_ms(by), Ordering::SeqCst);
     }
 }
 
@@ -86,8 +88,8 @@ impl Freshness {
 
     /// Checks a timestamp against the receiver's time.
     pub fn check(&self, timestamp_ms: u64, now_ms: u64) -> Result<(), Rejection> {
-        let age = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
-        let skew = u64::try_from(self.max_skew.as_millis()).unwrap_or(u64::MAX);
+        let age = duration_ms(self.max_age);
+        let skew = duration_ms(self.max_skew);
         if timestamp_ms > now_ms.saturating_add(skew) {
             return Err(Rejection::FromFuture);
         }

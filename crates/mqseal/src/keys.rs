@@ -343,8 +343,7 @@ impl Keyring {
     ) -> Result<Option<u32>, KeyError> {
         let previous = self.promote(epoch)?;
         if let Some(p) = previous.and_then(|p| self.epochs.get_mut(&p)) {
-            p.retire_at_ms =
-                Some(now_ms.saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)));
+            p.retire_at_ms = Some(now_ms.saturating_add(crate::freshness::duration_ms(grace)));
         }
         Ok(previous)
     }
