@@ -293,18 +293,8 @@ pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message
         return match endpoint.apply_rekey(&msg.payload) {
             Ok(applied) => Delivery::Rekeyed(applied),
             // The retained rekey comes again on every reconnect: already applied.
-            Err(Error::Rejected(crate::Rejection::Replayed)) => {
-                stats.duplicates += 1;
-                Delivery::Duplicate { topic: msg.topic }
-            }
-            Err(error) => {
-                let kind = error.rejection().map_or("local_error", |r| r.kind());
-                *stats.rejected.entry(kind).or_default() += 1;
-                Delivery::Rejected(Rejected {
-                    topic: msg.topic,
-                    error,
-                })
-            }
+            Err(Error::Rejected(crate::Rejection::Replayed)) => duplicate(stats, msg.topic),
+            Err(error) => rejected(stats, msg.topic, error),
         };
     }
     // Where the payload lies in the buffer; the borrow ends here.
@@ -338,18 +328,24 @@ pub fn open_message(endpoint: &mut Endpoint, stats: &mut Stats, mut msg: Message
         Err(Error::Rejected(crate::Rejection::Replayed))
             if msg.dup && endpoint.was_accepted(&msg.payload) =>
         {
-            stats.duplicates += 1;
-            Delivery::Duplicate { topic: msg.topic }
+            duplicate(stats, msg.topic)
         }
-        Err(error) => {
-            let kind = error.rejection().map_or("local_error", |r| r.kind());
-            *stats.rejected.entry(kind).or_default() += 1;
-            Delivery::Rejected(Rejected {
-                topic: msg.topic,
-                error,
-            })
-        }
+        Err(error) => rejected(stats, msg.topic, error),
     }
+}
+
+/// Counts a redelivery of an already accepted message and drops it.
+fn duplicate(stats: &mut Stats, topic: String) -> Delivery {
+    stats.duplicates += 1;
+    Delivery::Duplicate { topic }
+}
+
+/// Counts a rejection under its [`Rejection::kind`](crate::Rejection::kind)
+/// (`"local_error"` for a local failure).
+fn rejected(stats: &mut Stats, topic: String, error: Error) -> Delivery {
+    let kind = error.rejection().map_or("local_error", |r| r.kind());
+    *stats.rejected.entry(kind).or_default() += 1;
+    Delivery::Rejected(Rejected { topic, error })
 }
 
 /// The secure client is itself a client of plaintext: layers stacked outside
