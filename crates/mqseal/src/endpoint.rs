@@ -282,8 +282,11 @@ pub struct Endpoint {
 /// not walk the keyring.
 #[derive(Debug, Clone, Copy, Default)]
 struct RingView {
-    /// The active epoch and its creation time.
-    active: Option<(u32, u64)>,
+    /// The active epoch.
+    active: Option<u32>,
+    /// When the active epoch reaches its soft and its hard age limit (never
+    /// when its creation time is before 2020: the device's clock was not set).
+    age_limits_at: (Option<u64>, Option<u64>),
     /// The earliest scheduled retirement.
     next_retirement: Option<u64>,
     /// Whether the keyring ever held an epoch.
@@ -291,9 +294,25 @@ struct RingView {
 }
 
 impl RingView {
-    fn of(k: &Keyring) -> Self {
+    fn of(k: &Keyring, limits: &KeyLimits) -> Self {
+        let active = k.active().map(|(e, _)| e);
+        let created = active
+            .and_then(|e| k.created_ms(e))
+            .filter(|&c| c >= PLAUSIBLE_MS);
+        // `now - created >= limit`, with `now` before `created` counting as 0.
+        let at = |limit: Duration| {
+            let limit = duration_ms(limit);
+            created.and_then(|c| {
+                if limit == 0 {
+                    Some(0)
+                } else {
+                    c.checked_add(limit)
+                }
+            })
+        };
         RingView {
-            active: k.active().map(|(e, _)| (e, k.created_ms(e).unwrap_or(0))),
+            active,
+            age_limits_at: (at(limits.soft_age), at(limits.hard_age)),
             next_retirement: k.next_retirement(),
             any: !k.is_empty(),
         }
@@ -547,7 +566,7 @@ impl EndpointBuilder {
 
 impl Endpoint {
     fn with_view(mut self) -> Self {
-        self.ring_view = RingView::of(&self.keyring);
+        self.ring_view = RingView::of(&self.keyring, &self.limits);
         self
     }
 }
@@ -666,7 +685,7 @@ impl Endpoint {
     }
 
     fn reconcile_keys(&mut self) {
-        self.ring_view = RingView::of(&self.keyring);
+        self.ring_view = RingView::of(&self.keyring, &self.limits);
         let keyring = &self.keyring;
         let keep = |e: &u32| keyring.get(*e).is_some();
         self.prks.retain(|e, _| keep(e));
@@ -680,7 +699,7 @@ impl Endpoint {
             .retain(|st| keyring.state(st.epoch) != Some(EpochState::Retired));
         if self
             .rotation_due
-            .is_some_and(|r| self.ring_view.active.map(|a| a.0) != Some(r.epoch))
+            .is_some_and(|r| self.ring_view.active != Some(r.epoch))
         {
             self.rotation_due = None;
         }
@@ -881,7 +900,7 @@ impl Endpoint {
         }
         let symmetric = suite.symmetric().is_some();
         let epoch = match (self.ring_view.active, symmetric) {
-            (Some((e, _)), _) => e,
+            (Some(e), _) => e,
             (None, false) => 0,
             (None, true) => return Err(ConfigError::NoKeyring.into()),
         };
@@ -922,25 +941,21 @@ impl Endpoint {
                 }
                 .into());
             }
-            // A creation time before 2020 means the device's clock was not set.
-            if let Some((e, created)) = self.ring_view.active
-                && e == epoch
-                && created >= PLAUSIBLE_MS
-            {
-                let age = self.clock.now_ms().saturating_sub(created);
-                let soft = duration_ms(self.limits.soft_age);
-                let hard = duration_ms(self.limits.hard_age);
-                if age >= hard {
+            // The epoch is the active one: its age limits are in the view.
+            let (soft_at, hard_at) = self.ring_view.age_limits_at;
+            if soft_at.is_some() || hard_at.is_some() {
+                let now = self.clock.now_ms();
+                if hard_at.is_some_and(|t| now >= t) {
                     return Err(KeyError::UsageLimit {
                         epoch,
-                        limit: UsageLimit::AgeMs(hard),
+                        limit: UsageLimit::AgeMs(duration_ms(self.limits.hard_age)),
                     }
                     .into());
                 }
-                if age >= soft && self.rotation_due.is_none() {
+                if soft_at.is_some_and(|t| now >= t) && self.rotation_due.is_none() {
                     self.rotation_due = Some(RotationDue {
                         epoch,
-                        limit: UsageLimit::AgeMs(soft),
+                        limit: UsageLimit::AgeMs(duration_ms(self.limits.soft_age)),
                     });
                 }
             }
