@@ -19,6 +19,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::envelope::MAX_COUNTER;
 use crate::error::CounterError;
@@ -108,6 +109,10 @@ pub struct FileCounterStore {
 }
 
 const FILE_MAGIC: &str = "mqseal-counters v1";
+/// How long [`FileCounterStore::open`] waits for a lock held only by a
+/// process being spawned, and how often it looks again.
+const LOCK_WAIT: Duration = Duration::from_millis(250);
+const LOCK_RETRY: Duration = Duration::from_millis(5);
 
 impl FileCounterStore {
     /// Opens the store at `path`, creating it when it does not exist.
@@ -125,14 +130,26 @@ impl FileCounterStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| store_err(&path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(CounterError::InUse {
-                    path: path.display().to_string(),
-                });
+        // A process that another thread of this program is spawning holds a
+        // copy of every descriptor, the lock's too, until it executes its
+        // program: a store closed and reopened meanwhile would find its own
+        // lock taken. So a taken lock is retried for a short while before
+        // the file counts as in use.
+        let mut waited = Duration::ZERO;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if waited < LOCK_WAIT => {
+                    std::thread::sleep(LOCK_RETRY);
+                    waited += LOCK_RETRY;
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(CounterError::InUse {
+                        path: path.display().to_string(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(store_err(&path, e)),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(store_err(&path, e)),
         }
         let marks = match fs::read_to_string(&path) {
             Ok(text) => parse_file(&path, &text)?,
@@ -378,6 +395,31 @@ mod tests {
         assert!(matches!(err, CounterError::InUse { .. }), "{err}");
         drop(first);
         FileCounterStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn reopening_while_another_thread_spawns_processes_is_not_in_use() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counters");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (started, spawning) = std::sync::mpsc::channel();
+        let spawner = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Each child briefly holds a copy of the lock's descriptor.
+                    let _ = std::process::Command::new("true").status();
+                    let _ = started.send(());
+                }
+            })
+        };
+        spawning.recv().unwrap();
+        let opened = (0..300).map(|_| FileCounterStore::open(&path).map(drop));
+        let failures = opened.filter(Result::is_err).count();
+        stop.store(true, Ordering::Relaxed);
+        spawner.join().unwrap();
+        assert_eq!(failures, 0);
     }
 
     #[test]
