@@ -80,18 +80,10 @@ impl Shared {
         })
     }
 
-    /// Seals for `topic` and counts the publish once the client took it.
-    fn sealed<E>(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        send: impl FnOnce(Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), Error>
-    where
-        E: std::error::Error + Send + Sync + 'static,
-    {
-        let sealed = self.seal(topic, payload)?;
-        send(sealed).map_err(|e| Error::Transport(Box::new(e)))?;
+    /// The outcome of handing a sealed publish to the client: the publish is
+    /// counted once the client took it.
+    fn sent(&self, result: Result<(), rumqttc::ClientError>) -> Result<(), Error> {
+        result.map_err(transport)?;
         self.stats().published += 1;
         Ok(())
     }
@@ -194,12 +186,8 @@ impl SecureAsyncClient {
     ) -> Result<(), Error> {
         let topic = topic.into();
         let sealed = self.shared.seal(&topic, payload.as_ref())?;
-        self.client
-            .publish(topic, qos, retain, sealed)
-            .await
-            .map_err(transport)?;
-        self.shared.stats().published += 1;
-        Ok(())
+        let result = self.client.publish(topic, qos, retain, sealed).await;
+        self.shared.sent(result)
     }
 
     /// Subscribes to a topic filter.
@@ -292,10 +280,9 @@ impl SecureClient {
         payload: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
         let topic = topic.into();
-        self.shared
-            .sealed(&topic.clone(), payload.as_ref(), |sealed| {
-                self.client.publish(topic, qos, retain, sealed)
-            })
+        let sealed = self.shared.seal(&topic, payload.as_ref())?;
+        let result = self.client.publish(topic, qos, retain, sealed);
+        self.shared.sent(result)
     }
 
     /// Subscribes to a topic filter.
