@@ -98,20 +98,25 @@ pub fn cose_encrypt0_overhead(len: usize, kid: Option<&[u8]>) -> usize {
         - len
 }
 
-/// Bytes a COSE_Mac0 (HMAC 256/256, untagged) adds to `len` bytes.
-pub fn cose_mac0_overhead(len: usize, kid: Option<&[u8]>) -> usize {
+/// A protected header with `alg`, and an unprotected header with `kid` when given.
+fn headers(alg: iana::Algorithm, kid: Option<&[u8]>) -> (coset::Header, coset::Header) {
     let mut unprotected = HeaderBuilder::new();
     if let Some(kid) = kid {
         unprotected = unprotected.key_id(kid.to_vec());
     }
+    (
+        HeaderBuilder::new().algorithm(alg).build(),
+        unprotected.build(),
+    )
+}
+
+/// Bytes a COSE_Mac0 (HMAC 256/256, untagged) adds to `len` bytes.
+pub fn cose_mac0_overhead(len: usize, kid: Option<&[u8]>) -> usize {
+    let (protected, unprotected) = headers(iana::Algorithm::HMAC_256_256, kid);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[1; 32]);
     CoseMac0Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::HMAC_256_256)
-                .build(),
-        )
-        .unprotected(unprotected.build())
+        .protected(protected)
+        .unprotected(unprotected)
         .payload(vec![0; len])
         .create_tag(b"", |data| ring::hmac::sign(&key, data).as_ref().to_vec())
         .build()
@@ -123,18 +128,11 @@ pub fn cose_mac0_overhead(len: usize, kid: Option<&[u8]>) -> usize {
 
 /// Bytes a COSE_Sign1 (EdDSA, untagged) adds to `len` bytes.
 pub fn cose_sign1_overhead(len: usize, kid: Option<&[u8]>) -> usize {
-    let mut unprotected = HeaderBuilder::new();
-    if let Some(kid) = kid {
-        unprotected = unprotected.key_id(kid.to_vec());
-    }
+    let (protected, unprotected) = headers(iana::Algorithm::EdDSA, kid);
     let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[3; 32]).expect("seed");
     CoseSign1Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::EdDSA)
-                .build(),
-        )
-        .unprotected(unprotected.build())
+        .protected(protected)
+        .unprotected(unprotected)
         .payload(vec![0; len])
         .create_signature(b"", |data| pair.sign(data).as_ref().to_vec())
         .build()
