@@ -303,32 +303,25 @@ fn key_files_readable_by_others_are_refused() {
             Some(d),
         ),
     );
-    let err = fails(
-        &[
-            "seal",
-            "--keyring",
-            &k.display().to_string(),
-            "--identity",
-            &id.display().to_string(),
-            "-t",
-            "a",
-        ],
-        b"x",
-    );
+    // `seal` refuses a key file readable by others, and names it.
+    let seal = || {
+        fails(
+            &[
+                "seal",
+                "--keyring",
+                &k.display().to_string(),
+                "--identity",
+                &id.display().to_string(),
+                "-t",
+                "a",
+            ],
+            b"x",
+        )
+    };
+    let err = seal();
     assert!(err.contains(&format!("chmod 600 {}", k.display())), "{err}");
     fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).unwrap();
-    let err = fails(
-        &[
-            "seal",
-            "--keyring",
-            &k.display().to_string(),
-            "--identity",
-            &id.display().to_string(),
-            "-t",
-            "a",
-        ],
-        b"x",
-    );
+    let err = seal();
     assert!(
         err.contains(&format!("chmod 600 {}", id.display())),
         "{err}"

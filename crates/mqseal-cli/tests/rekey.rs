@@ -47,22 +47,26 @@ fn fleet(d: &Path) {
     }
 }
 
+/// Calls `f` with the arguments of `mqseal rekey apply` for device `id`, with
+/// its own identity, trust store and keyring.
+fn with_apply_args<R>(d: &Path, id: &str, message: &str, f: impl FnOnce(&[&str]) -> R) -> R {
+    let file = |ext: &str| p(d, &format!("{id}.{ext}"));
+    f(&[
+        "rekey",
+        "apply",
+        "--identity",
+        &file("identity"),
+        "--trust",
+        &file("trust"),
+        "--keyring",
+        &file("keyring"),
+        "--message",
+        message,
+    ])
+}
+
 fn apply(d: &Path, id: &str, message: &str) -> std::process::Output {
-    run(
-        &[
-            "rekey",
-            "apply",
-            "--identity",
-            &p(d, &format!("{id}.identity")),
-            "--trust",
-            &p(d, &format!("{id}.trust")),
-            "--keyring",
-            &p(d, &format!("{id}.keyring")),
-            "--message",
-            message,
-        ],
-        b"",
-    )
+    with_apply_args(d, id, message, |args| run(args, b""))
 }
 
 #[test]
@@ -157,21 +161,7 @@ fn removing_a_device() {
     let before = fs::read(d.join("robot-1.keyring")).unwrap();
     check(
         "error-rekey-replayed",
-        &transcript(
-            &[
-                "rekey",
-                "apply",
-                "--identity",
-                &p(d, "robot-1.identity"),
-                "--trust",
-                &p(d, "robot-1.trust"),
-                "--keyring",
-                &p(d, "robot-1.keyring"),
-                "--message",
-                &msg,
-            ],
-            Some(d),
-        ),
+        &with_apply_args(d, "robot-1", &msg, |args| transcript(args, Some(d))),
     );
     assert_eq!(fs::read(d.join("robot-1.keyring")).unwrap(), before);
 
@@ -180,21 +170,7 @@ fn removing_a_device() {
     let before = fs::read(d.join("robot-2.keyring")).unwrap();
     check(
         "error-rekey-not-a-recipient",
-        &transcript(
-            &[
-                "rekey",
-                "apply",
-                "--identity",
-                &p(d, "robot-2.identity"),
-                "--trust",
-                &p(d, "robot-2.trust"),
-                "--keyring",
-                &p(d, "robot-2.keyring"),
-                "--message",
-                &msg,
-            ],
-            Some(d),
-        ),
+        &with_apply_args(d, "robot-2", &msg, |args| transcript(args, Some(d))),
     );
     assert_eq!(fs::read(d.join("robot-2.keyring")).unwrap(), before);
     let err = fails(
@@ -229,21 +205,7 @@ fn removing_a_device() {
         text(&out.stderr)
     );
     // robot-3 then applies the genuine one, from standard input.
-    let out = run(
-        &[
-            "rekey",
-            "apply",
-            "--identity",
-            &p(d, "robot-3.identity"),
-            "--trust",
-            &p(d, "robot-3.trust"),
-            "--keyring",
-            &p(d, "robot-3.keyring"),
-            "--message",
-            "-",
-        ],
-        &message,
-    );
+    let out = with_apply_args(d, "robot-3", "-", |args| run(args, &message));
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

@@ -51,6 +51,21 @@ fn seal(k: &str, id: &str, topic: &str, mode: &str, payload: &[u8]) -> Vec<u8> {
     )
 }
 
+/// The arguments of `mqseal open` with the keyring `k` and the trust store `t`.
+fn open_args<'a>(k: &'a str, t: &'a str, topic: &'a str, mode: &'a str) -> [&'a str; 9] {
+    [
+        "open",
+        "--keyring",
+        k,
+        "--trust",
+        t,
+        "--topic",
+        topic,
+        "--protect",
+        mode,
+    ]
+}
+
 fn counter(envelope: &[u8]) -> u64 {
     fields(&ok_with(&["inspect"], envelope))["counter"]
         .parse()
@@ -65,20 +80,7 @@ fn every_protection_round_trips() {
     for mode in MODES {
         let env = seal(&k, &id, "robots/7/cmd", mode, payload);
         let suite = fields(&ok_with(&["inspect"], &env))["suite"].clone();
-        let opened = ok_bytes(
-            &[
-                "open",
-                "--keyring",
-                &k,
-                "--trust",
-                &t,
-                "--topic",
-                "robots/7/cmd",
-                "--protect",
-                mode,
-            ],
-            &env,
-        );
+        let opened = ok_bytes(&open_args(&k, &t, "robots/7/cmd", mode), &env);
         assert_eq!(opened, payload, "{mode} ({suite})");
         // Only the encrypting modes hide the payload.
         let hidden = !env.windows(4).any(|w| w == b"move");
@@ -126,29 +128,12 @@ fn open_failures_say_why() {
     let d = tmp.path();
     let (k, id, t) = keys(d);
     let env = seal(&k, &id, "robots/7/cmd", "encrypt", b"move 10 20");
-    let open = |topic: &str, mode: &str| {
-        vec![
-            "open",
-            "--keyring",
-            &k,
-            "--trust",
-            &t,
-            "--topic",
-            topic,
-            "--protect",
-            mode,
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>()
-    };
-    let golden = |name: &str, args: Vec<String>, label: &str, input: &[u8]| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        check(name, &transcript_with(&args, Some((label, input)), Some(d)));
+    let golden = |name: &str, args: &[&str], label: &str, input: &[u8]| {
+        check(name, &transcript_with(args, Some((label, input)), Some(d)));
     };
     golden(
         "error-open-wrong-topic",
-        open("robots/8/cmd", "encrypt"),
+        &open_args(&k, &t, "robots/8/cmd", "encrypt"),
         "sealed-for-robots-7",
         &env,
     );
@@ -157,19 +142,19 @@ fn open_failures_say_why() {
     tampered[last] ^= 1;
     golden(
         "error-open-tampered",
-        open("robots/7/cmd", "encrypt"),
+        &open_args(&k, &t, "robots/7/cmd", "encrypt"),
         "tampered",
         &tampered,
     );
     golden(
         "error-open-wrong-protection",
-        open("robots/7/cmd", "encrypt+sign"),
+        &open_args(&k, &t, "robots/7/cmd", "encrypt+sign"),
         "sealed-with-encrypt",
         &env,
     );
     golden(
         "error-open-truncated",
-        open("robots/7/cmd", "encrypt"),
+        &open_args(&k, &t, "robots/7/cmd", "encrypt"),
         "truncated",
         &env[..5],
     );
