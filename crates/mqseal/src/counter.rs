@@ -289,26 +289,39 @@ impl SendCounter {
 
     /// The next counter, reserving a block first when needed. `scope` is
     /// built only then, or for the error: most calls touch neither.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next(
         &mut self,
         store: &mut dyn CounterStore,
         scope: impl FnOnce() -> CounterScope,
         block: u64,
     ) -> Result<u64, CounterError> {
-        if self.next > MAX_COUNTER {
-            return Err(CounterError::Exhausted {
-                epoch: scope().epoch,
-            });
-        }
+        // `reserved <= MAX_COUNTER + 1`, so below it the counter is in range.
         if self.next >= self.reserved {
-            let mark = self.next.saturating_add(block).min(MAX_COUNTER + 1);
-            store.store(&scope(), mark)?;
-            self.reserved = mark;
+            self.reserve(store, scope(), block)?;
         }
         let c = self.next;
         self.next += 1;
         Ok(c)
+    }
+
+    /// [`SendCounter::next`] past its reservation: checks the counter's
+    /// range and stores the next mark.
+    #[cold]
+    #[inline(never)]
+    fn reserve(
+        &mut self,
+        store: &mut dyn CounterStore,
+        scope: CounterScope,
+        block: u64,
+    ) -> Result<(), CounterError> {
+        if self.next > MAX_COUNTER {
+            return Err(CounterError::Exhausted { epoch: scope.epoch });
+        }
+        let mark = self.next.saturating_add(block).min(MAX_COUNTER + 1);
+        store.store(&scope, mark)?;
+        self.reserved = mark;
+        Ok(())
     }
 
     /// The next counter that would be used.

@@ -707,13 +707,19 @@ impl Endpoint {
 
     /// Retires the epochs whose grace period is over (checked on every seal
     /// and open; cheap when nothing is scheduled).
+    #[inline]
     fn retire_due(&mut self) {
         if let Some(t) = self.ring_view.next_retirement {
-            let now = self.clock.now_ms();
-            if now >= t {
-                self.keyring.retire_due(now);
-                self.reconcile_keys();
-            }
+            self.retire_due_at(t);
+        }
+    }
+
+    #[cold]
+    fn retire_due_at(&mut self, next_retirement: u64) {
+        let now = self.clock.now_ms();
+        if now >= next_retirement {
+            self.keyring.retire_due(now);
+            self.reconcile_keys();
         }
     }
 
@@ -1525,7 +1531,7 @@ impl TopicCache {
 
     /// The associated data of an envelope with this header on the cached
     /// topic: `header || u16be(len(topic)) || topic`.
-    #[inline]
+    #[inline(always)]
     fn associated_data(&mut self, header: &[u8]) -> &[u8] {
         let start = MAX_HEADER_LEN - header.len();
         self.aad[start..MAX_HEADER_LEN].copy_from_slice(header);

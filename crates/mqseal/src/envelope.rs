@@ -292,21 +292,25 @@ pub struct Envelope<'a> {
 
 impl<'a> Envelope<'a> {
     /// The encoded header (the first bytes of the envelope).
+    #[inline]
     pub fn header_bytes(&self) -> &'a [u8] {
         &self.bytes[..self.header_len]
     }
 
     /// Length of the encoded header.
+    #[inline]
     pub fn header_len(&self) -> usize {
         self.header_len
     }
 
     /// The body: ciphertext, or the readable payload for MAC and sign-only suites.
+    #[inline(always)]
     pub fn body(&self) -> &'a [u8] {
         &self.bytes[self.header_len..self.body_end()]
     }
 
     /// The symmetric tag (empty for the sign-only suite).
+    #[inline]
     pub fn tag(&self) -> &'a [u8] {
         let end = self.body_end();
         &self.bytes[end..end + self.header.suite.tag_len()]
@@ -340,6 +344,7 @@ impl<'a> Envelope<'a> {
         !self.header.suite.encrypts()
     }
 
+    #[inline(always)]
     fn body_end(&self) -> usize {
         self.bytes.len() - self.header.suite.trailer_len()
     }
@@ -457,6 +462,7 @@ pub(crate) const fn varint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
+#[inline(always)]
 fn write_varint(mut v: u64, out: &mut [u8]) -> usize {
     let mut n = 0;
     loop {
@@ -475,26 +481,34 @@ fn write_varint(mut v: u64, out: &mut [u8]) -> usize {
 /// one epoch: the epoch varint, the sender id length and the sender id.
 pub(crate) const FIXED_FIELDS_MAX: usize = 5 + 1 + MAX_SENDER_ID_LEN;
 
+/// [`FIXED_FIELDS_MAX`] and the two bytes in front of them (version/flags
+/// and suite), which [`FixedFields::write_header`] copies as one block.
+const FIXED_BLOCK: usize = 2 + FIXED_FIELDS_MAX;
+const _: () = assert!(MAX_HEADER_LEN - 2 * COUNTER_MAX_BYTES == FIXED_BLOCK);
+
 /// A sender's epoch and id, encoded once, so that writing a header per
 /// message only encodes the counter (and timestamp). Writes the same bytes
 /// as [`Header::write`].
 #[derive(Clone, Copy)]
 pub(crate) struct FixedFields {
-    bytes: [u8; FIXED_FIELDS_MAX],
+    /// The encoded fields, right-aligned: `block[FIXED_BLOCK - len..]`.
+    block: [u8; FIXED_BLOCK],
     len: u8,
 }
 
 impl FixedFields {
     pub(crate) fn new(epoch: u32, sender_id: &[u8]) -> Self {
         debug_assert!(!sender_id.is_empty() && sender_id.len() <= MAX_SENDER_ID_LEN);
-        let mut bytes = [0u8; FIXED_FIELDS_MAX];
-        let mut n = write_varint(u64::from(epoch), &mut bytes);
-        bytes[n] = sender_id.len() as u8;
+        let mut fields = [0u8; FIXED_FIELDS_MAX];
+        let mut n = write_varint(u64::from(epoch), &mut fields);
+        fields[n] = sender_id.len() as u8;
         n += 1;
-        bytes[n..n + sender_id.len()].copy_from_slice(sender_id);
+        fields[n..n + sender_id.len()].copy_from_slice(sender_id);
         n += sender_id.len();
+        let mut block = [0u8; FIXED_BLOCK];
+        block[FIXED_BLOCK - n..].copy_from_slice(&fields[..n]);
         FixedFields {
-            bytes,
+            block,
             len: n as u8,
         }
     }
@@ -502,8 +516,9 @@ impl FixedFields {
     /// Writes the header of the message with this counter (and timestamp)
     /// to the *end* of `out` and returns its length `n`: the header is
     /// `out[MAX_HEADER_LEN - n..]`. Right-aligned, it can be copied in front
-    /// of a payload (or a topic) with one fixed-size copy.
-    #[inline]
+    /// of a payload (or a topic) with one fixed-size copy. The bytes before
+    /// the header are overwritten too: `out` is a slot, not a buffer.
+    #[inline(always)]
     pub(crate) fn write_header(
         &self,
         suite: Suite,
@@ -513,25 +528,27 @@ impl FixedFields {
     ) -> usize {
         debug_assert!(counter <= MAX_COUNTER);
         debug_assert!(timestamp_ms.is_none_or(|t| t <= MAX_TIMESTAMP_MS));
-        let fixed = usize::from(self.len);
-        let len = 2 + fixed + varint_len(counter) + timestamp_ms.map_or(0, varint_len);
-        let mut n = MAX_HEADER_LEN - len;
+        // At most 7 bytes each (checked by the callers' limits), so the
+        // block always fits: `end >= MAX_HEADER_LEN - 14 == FIXED_BLOCK`.
+        let counter_len = varint_len(counter).min(COUNTER_MAX_BYTES);
+        let ts_len = timestamp_ms.map_or(0, |t| varint_len(t).min(COUNTER_MAX_BYTES));
+        let end = MAX_HEADER_LEN - counter_len - ts_len;
+        let start = end - 2 - usize::from(self.len);
+        // One fixed-size copy of the fields block, which ends where the
+        // counter starts; what lands before `start` is not header.
+        out[end - FIXED_BLOCK..end].copy_from_slice(&self.block);
         let flags = if timestamp_ms.is_some() {
             FLAG_TIMESTAMP
         } else {
             0
         };
-        out[n] = (VERSION << 4) | flags;
-        out[n + 1] = suite.id();
-        n += 2;
-        out[n..n + fixed].copy_from_slice(&self.bytes[..fixed]);
-        n += fixed;
-        n += write_varint(counter, &mut out[n..]);
+        out[start] = (VERSION << 4) | flags;
+        out[start + 1] = suite.id();
+        let n = end + write_varint(counter, &mut out[end..]);
         if let Some(ts) = timestamp_ms {
-            n += write_varint(ts, &mut out[n..]);
+            write_varint(ts, &mut out[n..]);
         }
-        debug_assert_eq!(n, MAX_HEADER_LEN);
-        len
+        MAX_HEADER_LEN - start
     }
 }
 

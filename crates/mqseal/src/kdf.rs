@@ -92,7 +92,7 @@ pub(crate) fn derive(
 }
 
 /// The AEAD nonce for `counter`.
-#[inline]
+#[inline(always)]
 pub(crate) fn nonce(iv: &[u8; 12], counter: u64) -> [u8; 12] {
     let mut n = *iv;
     for (b, c) in n[4..].iter_mut().zip(counter.to_be_bytes()) {

@@ -93,6 +93,7 @@ impl ReplayWindow {
     }
 
     /// Whether `counter` would be accepted. Changes nothing.
+    #[inline(always)]
     pub fn check(&self, counter: u64) -> Result<(), Rejection> {
         if counter < self.floor || counter > crate::envelope::MAX_COUNTER {
             return Err(Rejection::Replayed);
@@ -125,6 +126,7 @@ impl ReplayWindow {
 
     /// Records `counter` as accepted. Call only after [`ReplayWindow::check`]
     /// succeeded for it and the message was authenticated.
+    #[inline(always)]
     pub fn commit(&mut self, counter: u64, _proof: &Authenticated) -> Result<(), Rejection> {
         self.check(counter)?;
         if counter >= self.top {

@@ -10,6 +10,7 @@ use crate::error::Rejection;
 use crate::kdf;
 
 /// Encrypts `buf` in place under the sender's key and returns the tag.
+#[inline(always)]
 pub(crate) fn seal(
     key: &dyn AeadKey,
     iv: &[u8; 12],
@@ -22,6 +23,7 @@ pub(crate) fn seal(
 }
 
 /// Checks the tag and decrypts `buf` in place.
+#[inline(always)]
 pub(crate) fn open(
     key: &dyn AeadKey,
     iv: &[u8; 12],
