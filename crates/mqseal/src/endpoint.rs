@@ -15,6 +15,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bytes::{copy_short, same_bytes};
 use crate::counter::{CounterScope, CounterStore, DEFAULT_BLOCK, Role, SendCounter};
 use crate::crypto::{CryptoProvider, VerifyingKey};
 use crate::envelope::{
@@ -1534,51 +1535,7 @@ impl TopicCache {
     #[inline(always)]
     fn associated_data(&mut self, header: &[u8]) -> &[u8] {
         let start = MAX_HEADER_LEN - header.len();
-        self.aad[start..MAX_HEADER_LEN].copy_from_slice(header);
+        copy_short(&mut self.aad[start..MAX_HEADER_LEN], header);
         &self.aad[start..]
-    }
-}
-
-/// `a == b`, without a call to `memcmp` for 8 to 32 bytes (a topic is
-/// compared on every message). Not constant time: for public data.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if !(8..=32).contains(&n) {
-        return a == b;
-    }
-    let word = |s: &[u8], i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        u64::from_ne_bytes(w)
-    };
-    // Overlapping words at both ends cover 8..=16 bytes; two more, 8..=32.
-    let mut diff = (word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8));
-    if n > 16 {
-        diff |= (word(a, 8) ^ word(b, 8)) | (word(a, n - 16) ^ word(b, n - 16));
-    }
-    diff == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_bytes;
-
-    #[test]
-    fn same_bytes_matches_slice_equality() {
-        let base: Vec<u8> = (0..40u8).collect();
-        for n in 0..=40 {
-            let a = &base[..n];
-            assert!(same_bytes(a, a));
-            assert!(!same_bytes(a, &base[..n.saturating_sub(1)]) || n == 0);
-            for i in 0..n {
-                let mut b = a.to_vec();
-                b[i] ^= 0x80;
-                assert!(!same_bytes(a, &b), "n={n} i={i}");
-            }
-        }
     }
 }

@@ -81,6 +81,7 @@ pub struct SenderId {
 
 impl SenderId {
     /// A sender id from bytes; 1 to [`MAX_SENDER_ID_LEN`] long.
+    #[inline(always)]
     pub fn new(id: &[u8]) -> Result<Self, KeyError> {
         if id.is_empty() || id.len() > MAX_SENDER_ID_LEN {
             return Err(KeyError::SenderId {
@@ -89,7 +90,7 @@ impl SenderId {
             });
         }
         let mut bytes = [0u8; MAX_SENDER_ID_LEN];
-        bytes[..id.len()].copy_from_slice(id);
+        crate::bytes::copy_short(&mut bytes[..id.len()], id);
         Ok(SenderId {
             len: id.len() as u8,
             bytes,

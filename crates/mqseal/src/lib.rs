@@ -77,6 +77,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bytes;
 pub mod counter;
 pub mod crypto;
 pub mod endpoint;
