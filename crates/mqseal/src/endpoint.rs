@@ -1153,7 +1153,7 @@ impl Endpoint {
                 max,
             });
         }
-        let env = envelope::parse(envelope)?;
+        let env = envelope::parse_inline(envelope)?;
         let h = env.header;
         if h.suite != expected {
             return Err(Rejection::PolicyMismatch {

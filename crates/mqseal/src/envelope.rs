@@ -354,6 +354,13 @@ impl<'a> Envelope<'a> {
 ///
 /// Authentication happens when an [`Endpoint`](crate::Endpoint) opens it.
 pub fn parse(input: &[u8]) -> Result<Envelope<'_>, Malformed> {
+    parse_inline(input)
+}
+
+/// [`parse`], inlined into the endpoint's open path, where the parsed
+/// fields then stay in registers instead of going through memory.
+#[inline(always)]
+pub(crate) fn parse_inline(input: &[u8]) -> Result<Envelope<'_>, Malformed> {
     let mut r = Reader { buf: input, pos: 0 };
     let b0 = r.byte()?;
     let version = b0 >> 4;
