@@ -717,7 +717,7 @@ impl Endpoint {
 
     #[cold]
     fn retire_due_at(&mut self, next_retirement: u64) {
-        let now = self.clock.now_ms();
+        let now = self.clock.coarse_now_ms();
         if now >= next_retirement {
             self.keyring.retire_due(now);
             self.reconcile_keys();
@@ -951,7 +951,9 @@ impl Endpoint {
             // The epoch is the active one: its age limits are in the view.
             let (soft_at, hard_at) = self.ring_view.age_limits_at;
             if soft_at.is_some() || hard_at.is_some() {
-                let now = self.clock.now_ms();
+                // Limits in days: a clock tick late is immaterial, and the
+                // coarse clock costs a quarter of the precise one.
+                let now = self.clock.coarse_now_ms();
                 if hard_at.is_some_and(|t| now >= t) {
                     return Err(KeyError::UsageLimit {
                         epoch,

@@ -16,6 +16,15 @@ use crate::error::Rejection;
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+
+    /// Milliseconds since the Unix epoch, for limits measured in seconds to
+    /// days (key age, scheduled retirement), read on every seal: it may lag
+    /// [`Clock::now_ms`] by a clock tick (a few milliseconds) and be cheaper
+    /// to read. Timestamps and freshness checks use [`Clock::now_ms`].
+    /// Defaults to [`Clock::now_ms`].
+    fn coarse_now_ms(&self) -> u64 {
+        self.now_ms()
+    }
 }
 
 /// A duration in whole milliseconds, saturating at `u64::MAX`.
@@ -32,6 +41,21 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, duration_ms)
+    }
+
+    /// `CLOCK_REALTIME_COARSE` on Linux: the same clock as
+    /// [`SystemClock::now_ms`] at the last tick, read without the time
+    /// counter (about 11 ns against 48 ns on the project's VM).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn coarse_now_ms(&self) -> u64 {
+        use rustix::time::{ClockId, clock_gettime};
+        let t = clock_gettime(ClockId::RealtimeCoarse);
+        // Before 1970 (a clock never set) reads as 0, as in `now_ms`.
+        let Ok(secs) = u64::try_from(t.tv_sec) else {
+            return 0;
+        };
+        let ms = u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000_000;
+        secs.saturating_mul(1000).saturating_add(ms)
     }
 }
 
@@ -120,5 +144,22 @@ mod tests {
         let d = c.clone();
         c.advance(Duration::from_millis(10));
         assert_eq!(d.now_ms(), 15);
+        assert_eq!(d.coarse_now_ms(), 15);
+    }
+
+    #[test]
+    fn system_clock_coarse_reading_is_the_same_clock() {
+        let c = SystemClock;
+        for _ in 0..1000 {
+            let before = c.now_ms();
+            let coarse = c.coarse_now_ms();
+            let after = c.now_ms();
+            // The coarse clock is the same clock at its last tick: never
+            // ahead of a later precise reading, and at most a tick (bounded
+            // generously here) behind an earlier one. A clock in another
+            // unit or epoch would be off by years.
+            assert!(coarse <= after + 1, "{coarse} > {after}");
+            assert!(coarse + 1000 >= before, "{coarse} << {before}");
+        }
     }
 }
