@@ -296,7 +296,9 @@ impl SendCounter {
         scope: impl FnOnce() -> CounterScope,
         block: u64,
     ) -> Result<u64, CounterError> {
-        // `reserved <= MAX_COUNTER + 1`, so below it the counter is in range.
+        // Whenever `next < reserved`, `reserve` set `reserved` (to at most
+        // `MAX_COUNTER + 1`), so the counter is in range; `resume` and
+        // `drop_reservation` set `reserved = next`, which reserves first.
         if self.next >= self.reserved {
             self.reserve(store, scope(), block)?;
         }

@@ -572,6 +572,11 @@ impl Endpoint {
     }
 }
 
+/// How far [`Clock::coarse_now_ms`] may lag [`Clock::now_ms`] (a clock tick
+/// is 1 to 10 ms), generously: within this of a deadline set by the precise
+/// clock, the precise clock decides.
+const COARSE_LAG_MAX_MS: u64 = 1_000;
+
 fn prk_for<'a>(
     prks: &'a mut Map<u32, SecretBytes32>,
     provider: &CryptoProvider,
@@ -717,7 +722,16 @@ impl Endpoint {
 
     #[cold]
     fn retire_due_at(&mut self, next_retirement: u64) {
-        let now = self.clock.coarse_now_ms();
+        // The coarse clock may read a tick behind the precise one, which set
+        // the retirement time (a zero grace period retires at "now"): near
+        // that time, ask the precise clock, so that no message is accepted
+        // under an epoch after its retirement.
+        let coarse = self.clock.coarse_now_ms();
+        let now = if coarse.saturating_add(COARSE_LAG_MAX_MS) >= next_retirement {
+            self.clock.now_ms().max(coarse)
+        } else {
+            coarse
+        };
         if now >= next_retirement {
             self.keyring.retire_due(now);
             self.reconcile_keys();

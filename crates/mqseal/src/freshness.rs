@@ -19,9 +19,10 @@ pub trait Clock: Send + Sync {
 
     /// Milliseconds since the Unix epoch, for limits measured in seconds to
     /// days (key age, scheduled retirement), read on every seal: it may lag
-    /// [`Clock::now_ms`] by a clock tick (a few milliseconds) and be cheaper
-    /// to read. Timestamps and freshness checks use [`Clock::now_ms`].
-    /// Defaults to [`Clock::now_ms`].
+    /// [`Clock::now_ms`] by a clock tick (a few milliseconds, at most a
+    /// second) and be cheaper to read; it is never ahead of it. Timestamps
+    /// and freshness checks use [`Clock::now_ms`], and so does a scheduled
+    /// retirement once it is within a second. Defaults to [`Clock::now_ms`].
     fn coarse_now_ms(&self) -> u64 {
         self.now_ms()
     }
@@ -48,8 +49,11 @@ impl Clock for SystemClock {
     /// counter (about 11 ns against 48 ns on the project's VM).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn coarse_now_ms(&self) -> u64 {
-        use rustix::time::{ClockId, clock_gettime};
-        let t = clock_gettime(ClockId::RealtimeCoarse);
+        use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
+        // A kernel or sandbox that refuses the clock gets the precise one.
+        let Ok(t) = clock_gettime_dynamic(DynamicClockId::Known(ClockId::RealtimeCoarse)) else {
+            return self.now_ms();
+        };
         // Before 1970 (a clock never set) reads as 0, as in `now_ms`.
         let Ok(secs) = u64::try_from(t.tv_sec) else {
             return 0;

@@ -760,3 +760,61 @@ fn a_keyring_replaced_inside_with_keyring_drops_the_cached_keys() {
         Rejection::Unauthenticated
     );
 }
+
+/// A clock whose coarse reading is a tick behind its precise one, as
+/// `SystemClock`'s (`CLOCK_REALTIME_COARSE`) can be.
+#[derive(Clone)]
+struct LaggingCoarseClock(ManualClock);
+
+impl Clock for LaggingCoarseClock {
+    fn now_ms(&self) -> u64 {
+        self.0.now_ms()
+    }
+
+    fn coarse_now_ms(&self) -> u64 {
+        self.0.now_ms() - 4
+    }
+}
+
+#[test]
+fn a_zero_grace_promotion_retires_the_old_epoch_at_once_even_if_the_coarse_clock_lags() {
+    let clock = ManualClock::new(T0);
+    let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
+    let old = tx.seal("fleet/a", b"epoch 1").unwrap();
+    let mut rx = Endpoint::builder(policy())
+        .sender_id(SenderId::try_from("rx").unwrap())
+        .keyring(Keyring::new_at(1, secret(1), T0))
+        .counter_store(MemoryCounterStore::new())
+        .clock(LaggingCoarseClock(clock.clone()))
+        .build()
+        .unwrap();
+    rx.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    // Retire epoch 1 now (what a rekey with no grace period does): the
+    // retirement time comes from the precise clock, and the coarse reading
+    // is still before it.
+    rx.with_keyring(|k| k.promote_with_grace(2, T0, Duration::ZERO))
+        .unwrap();
+    assert_eq!(
+        rejection(rx.open("fleet/a", &old)),
+        Rejection::RetiredEpoch(1)
+    );
+    assert_eq!(rx.keyring().state(1), Some(EpochState::Retired));
+    // A retirement far ahead is left to the coarse clock (not due yet).
+    let mut rx2 = Endpoint::builder(policy())
+        .sender_id(SenderId::try_from("rx2").unwrap())
+        .keyring(Keyring::new_at(1, secret(1), T0))
+        .counter_store(MemoryCounterStore::new())
+        .clock(LaggingCoarseClock(clock.clone()))
+        .build()
+        .unwrap();
+    rx2.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    rx2.with_keyring(|k| k.promote_with_grace(2, T0, GRACE))
+        .unwrap();
+    rx2.open("fleet/a", &old).unwrap();
+    clock.set(T0 + GRACE.as_millis() as u64);
+    let old2 = tx.seal("fleet/a", b"epoch 1 again").unwrap();
+    assert_eq!(
+        rejection(rx2.open("fleet/a", &old2)),
+        Rejection::RetiredEpoch(1)
+    );
+}
