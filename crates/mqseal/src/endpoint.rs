@@ -572,11 +572,6 @@ impl Endpoint {
     }
 }
 
-/// How far [`Clock::coarse_now_ms`] may lag [`Clock::now_ms`] (a clock tick
-/// is 1 to 10 ms), generously: within this of a deadline set by the precise
-/// clock, the precise clock decides.
-const COARSE_LAG_MAX_MS: u64 = 1_000;
-
 fn prk_for<'a>(
     prks: &'a mut Map<u32, SecretBytes32>,
     provider: &CryptoProvider,
@@ -722,16 +717,9 @@ impl Endpoint {
 
     #[cold]
     fn retire_due_at(&mut self, next_retirement: u64) {
-        // The coarse clock may read a tick behind the precise one, which set
-        // the retirement time (a zero grace period retires at "now"): near
-        // that time, ask the precise clock, so that no message is accepted
-        // under an epoch after its retirement.
-        let coarse = self.clock.coarse_now_ms();
-        let now = if coarse.saturating_add(COARSE_LAG_MAX_MS) >= next_retirement {
-            self.clock.now_ms().max(coarse)
-        } else {
-            coarse
-        };
+        // The precise clock: it set the retirement time (a zero grace period
+        // retires at "now"), and the coarse one may read a tick behind it.
+        let now = self.clock.now_ms();
         if now >= next_retirement {
             self.keyring.retire_due(now);
             self.reconcile_keys();

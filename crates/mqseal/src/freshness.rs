@@ -17,12 +17,11 @@ pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
 
-    /// Milliseconds since the Unix epoch, for limits measured in seconds to
-    /// days (key age, scheduled retirement), read on every seal: it may lag
-    /// [`Clock::now_ms`] by a clock tick (a few milliseconds, at most a
-    /// second) and be cheaper to read; it is never ahead of it. Timestamps
-    /// and freshness checks use [`Clock::now_ms`], and so does a scheduled
-    /// retirement once it is within a second. Defaults to [`Clock::now_ms`].
+    /// Milliseconds since the Unix epoch, for the key-age limits (measured in
+    /// days), read on every seal: it may lag [`Clock::now_ms`] by a clock
+    /// tick (a few milliseconds) and be cheaper to read; it is never ahead of
+    /// it. Timestamps, freshness checks and scheduled retirements use
+    /// [`Clock::now_ms`]. Defaults to [`Clock::now_ms`].
     fn coarse_now_ms(&self) -> u64 {
         self.now_ms()
     }
