@@ -506,14 +506,12 @@ pub(crate) struct FixedFields {
 impl FixedFields {
     pub(crate) fn new(epoch: u32, sender_id: &[u8]) -> Self {
         debug_assert!(!sender_id.is_empty() && sender_id.len() <= MAX_SENDER_ID_LEN);
-        let mut fields = [0u8; FIXED_FIELDS_MAX];
-        let mut n = write_varint(u64::from(epoch), &mut fields);
-        fields[n] = sender_id.len() as u8;
-        n += 1;
-        fields[n..n + sender_id.len()].copy_from_slice(sender_id);
-        n += sender_id.len();
+        let n = varint_len(u64::from(epoch)) + 1 + sender_id.len();
         let mut block = [0u8; FIXED_BLOCK];
-        block[FIXED_BLOCK - n..].copy_from_slice(&fields[..n]);
+        let sid_at = FIXED_BLOCK - sender_id.len();
+        write_varint(u64::from(epoch), &mut block[FIXED_BLOCK - n..]);
+        block[sid_at - 1] = sender_id.len() as u8;
+        block[sid_at..].copy_from_slice(sender_id);
         FixedFields {
             block,
             len: n as u8,
