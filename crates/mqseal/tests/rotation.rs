@@ -25,7 +25,7 @@ fn policy() -> Policy {
         .build()
 }
 
-fn device(id: &str, keyring: Keyring, clock: &ManualClock) -> Endpoint {
+fn device<C: Clock + Clone + 'static>(id: &str, keyring: Keyring, clock: &C) -> Endpoint {
     Endpoint::builder(policy())
         .sender_id(SenderId::try_from(id).unwrap())
         .keyring(keyring)
@@ -781,13 +781,8 @@ fn a_zero_grace_promotion_retires_the_old_epoch_at_once_even_if_the_coarse_clock
     let clock = ManualClock::new(T0);
     let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
     let old = tx.seal("fleet/a", b"epoch 1").unwrap();
-    let mut rx = Endpoint::builder(policy())
-        .sender_id(SenderId::try_from("rx").unwrap())
-        .keyring(Keyring::new_at(1, secret(1), T0))
-        .counter_store(MemoryCounterStore::new())
-        .clock(LaggingCoarseClock(clock.clone()))
-        .build()
-        .unwrap();
+    let lagging = LaggingCoarseClock(clock.clone());
+    let mut rx = device("rx", Keyring::new_at(1, secret(1), T0), &lagging);
     rx.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
     // Retire epoch 1 now (what a rekey with no grace period does): the
     // retirement time comes from the precise clock, and the coarse reading
@@ -800,13 +795,7 @@ fn a_zero_grace_promotion_retires_the_old_epoch_at_once_even_if_the_coarse_clock
     );
     assert_eq!(rx.keyring().state(1), Some(EpochState::Retired));
     // A retirement far ahead is left to the coarse clock (not due yet).
-    let mut rx2 = Endpoint::builder(policy())
-        .sender_id(SenderId::try_from("rx2").unwrap())
-        .keyring(Keyring::new_at(1, secret(1), T0))
-        .counter_store(MemoryCounterStore::new())
-        .clock(LaggingCoarseClock(clock.clone()))
-        .build()
-        .unwrap();
+    let mut rx2 = device("rx2", Keyring::new_at(1, secret(1), T0), &lagging);
     rx2.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
     rx2.with_keyring(|k| k.promote_with_grace(2, T0, GRACE))
         .unwrap();
