@@ -1005,7 +1005,8 @@ impl Endpoint {
         payload_start: usize,
     ) -> Result<usize, Error> {
         debug_assert!(self.seal_topic.get(topic).is_some());
-        let header = &self.seal_topic.associated_data_written(prep.header_len)[..prep.header_len];
+        let aad = self.seal_topic.associated_data_written(prep.header_len);
+        let header = &aad[..prep.header_len];
         let hstart = payload_start - header.len();
         if let Some(slot_start) = payload_start.checked_sub(MAX_HEADER_LEN) {
             // One fixed-size copy of the right-aligned header slot; what
@@ -1021,7 +1022,6 @@ impl Endpoint {
                 key: SymKey::Aead(key),
                 iv,
             }) => {
-                let aad = self.seal_topic.associated_data_written(prep.header_len);
                 let t = encrypt::seal(&**key, iv, prep.counter, aad, &mut buf[payload_start..])?;
                 buf.extend_from_slice(&t);
                 t.len()
