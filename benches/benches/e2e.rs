@@ -7,10 +7,21 @@
 //! them. Connections are set up before the clock starts.
 //!
 //! `cargo bench -p mqseal-benches --bench e2e -- --warm-up-time 1 --measurement-time 5`
+//!
+//! Criterion times each cell for seconds, one after the other, and on a
+//! shared 2-core machine the broker's throughput moves between cells by more
+//! than mqseal's cost. With `MQSEAL_E2E_PAIRED=ROUNDS` the bench instead
+//! runs ROUNDS pairs of 100 000-message batches (plain and mqseal back to
+//! back, alternating which goes first) and prints the medians and the median
+//! of the per-round ratios. Large batches matter: the last segments of a
+//! batch can wait for a delayed TCP acknowledgement (up to 40 ms on Linux),
+//! which at 2 000 messages is most of a batch's time:
+//!
+//! `MQSEAL_E2E_PAIRED=200 cargo bench -p mqseal-benches --bench e2e`
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use mqseal::*;
 use mqseal_broker::EmbeddedBroker;
 use mqseal_rumqttc::rumqttc::{self, AsyncClient, Event, MqttOptions, Packet};
@@ -19,6 +30,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 const BATCH: u64 = 2_000;
+/// Messages per batch in the paired mode.
+const PAIRED_BATCH: u64 = 100_000;
 const PAYLOAD: [u8; 64] = [0x5a; 64];
 const TOPIC: &str = "bench/e2e";
 
@@ -156,5 +169,61 @@ fn e2e(c: &mut Criterion) {
     group.finish();
 }
 
+/// Paired mode: per round, one plain batch and one mqseal batch of
+/// `PAIRED_BATCH` messages, alternating which goes first; medians of the
+/// messages per second and of the per-round ratios, QoS 0 and QoS 1.
+fn paired(rounds: usize) {
+    let broker = EmbeddedBroker::start().expect("embedded broker");
+    let port = broker.port();
+    let rt = Runtime::new().expect("tokio runtime");
+    let mut run = 0u64;
+    println!("| QoS | plain msgs/s | mqseal msgs/s | mqseal / plain (median of {rounds} rounds) |");
+    println!("|---|---|---|---|");
+    for (name, raw_qos, qos) in [
+        ("0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
+        ("1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
+    ] {
+        let n = PAIRED_BATCH;
+        let rate = |t: &Duration| n as f64 / t.as_secs_f64();
+        let (mut p, mut m, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        // Two warm-up rounds, not counted.
+        for round in 0..rounds + 2 {
+            run += 2;
+            let (tp, tm) = if round % 2 == 0 {
+                let tp = rt.block_on(plain(port, raw_qos, n, run));
+                (tp, rt.block_on(sealed(port, qos, n, run + 1)))
+            } else {
+                let tm = rt.block_on(sealed(port, qos, n, run + 1));
+                (rt.block_on(plain(port, raw_qos, n, run)), tm)
+            };
+            if round >= 2 {
+                let (rp, rm) = (rate(&tp), rate(&tm));
+                p.push(rp);
+                m.push(rm);
+                ratio.push(rm / rp);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            v[v.len() / 2]
+        };
+        println!(
+            "| {name} | {:.1} k | {:.1} k | {:.3} |",
+            median(&mut p) / 1e3,
+            median(&mut m) / 1e3,
+            median(&mut ratio)
+        );
+    }
+}
+
 criterion_group!(benches, e2e);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("MQSEAL_E2E_PAIRED") {
+        Ok(r) => paired(r.parse().expect("MQSEAL_E2E_PAIRED: a number of rounds")),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -20,6 +20,10 @@
 //! ratios, which slow changes in the machine's load cancel out of. Pairs:
 //! AES-256-GCM vs raw ring (64 B, 1 KiB, 64 KiB), COSE_Encrypt0 vs mqseal
 //! (64 B), and the signing suites vs raw ed25519-dalek sign + verify.
+//!
+//! `split [ROUNDS]` times seal and open apart at 64 B, each next to raw ring
+//! with the fixture's 24-byte AAD, so that what mqseal adds to each side
+//! can be read off (medians of per-round times per message).
 
 use mqseal::internal::fixture;
 use mqseal::{SealBuffer, Suite, crypto};
@@ -263,6 +267,7 @@ fn main() {
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     match arg(0, "mqseal").as_str() {
         "paired" => paired(arg(1, "2000").parse().expect("rounds")),
+        "split" => split(arg(1, "2000").parse().expect("rounds")),
         mode @ ("ring" | "ring-aad") => {
             let size: usize = arg(1, "64").parse().expect("size");
             let n: u64 = arg(2, "100000").parse().expect("count");
@@ -316,5 +321,66 @@ fn main() {
                 rx.open_in_place(fixture::TOPIC, &mut rbuf).expect("open");
             }
         }
+    }
+}
+
+/// Per-side times: mqseal seal, mqseal open, raw ring seal and open with a
+/// 24-byte AAD, 64 B, batches of 256 (refills untimed).
+fn split(rounds: usize) {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let k = 256;
+    let mut mq = MqBatch::new(Suite::Aes256Gcm, 64, k);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).expect("key"));
+    let aad = [0x33u8; 24];
+    let mut raw: Vec<Vec<u8>> = (0..k).map(|_| Vec::with_capacity(64 + 16)).collect();
+    let (mut s1, mut s2, mut s3, mut s4) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        for b in &mut mq.sbufs {
+            b.clear();
+            b.extend_from_slice(&mq.payload);
+        }
+        let start = Instant::now();
+        for b in &mut mq.sbufs {
+            black_box(mq.tx.seal_in_place(fixture::TOPIC, b).expect("seal"));
+        }
+        s1.push(start.elapsed().as_nanos() as f64 / k as f64);
+        for (r, b) in mq.rbufs.iter_mut().zip(&mq.sbufs) {
+            r.clear();
+            r.extend_from_slice(b.envelope().expect("sealed"));
+        }
+        let start = Instant::now();
+        for r in &mut mq.rbufs {
+            black_box(mq.rx.open_in_place(fixture::TOPIC, r).expect("open"));
+        }
+        s2.push(start.elapsed().as_nanos() as f64 / k as f64);
+        for r in &mut raw {
+            r.clear();
+            r.extend_from_slice(&[5u8; 64]);
+        }
+        let nonce = || Nonce::assume_unique_for_key([7; 12]);
+        let start = Instant::now();
+        for r in &mut raw {
+            key.seal_in_place_append_tag(nonce(), Aad::from(&aad), r)
+                .expect("seal");
+        }
+        s3.push(start.elapsed().as_nanos() as f64 / k as f64);
+        let start = Instant::now();
+        for r in &mut raw {
+            black_box(
+                key.open_in_place(nonce(), Aad::from(&aad), r)
+                    .expect("open"),
+            );
+        }
+        s4.push(start.elapsed().as_nanos() as f64 / k as f64);
+    }
+    for (n, v) in [
+        ("mq seal", &mut s1),
+        ("mq open", &mut s2),
+        ("ring-aad seal", &mut s3),
+        ("ring-aad open", &mut s4),
+    ] {
+        v.sort_by(|x, y| x.total_cmp(y));
+        println!("{n}: {:.1} ns", v[v.len() / 2]);
     }
 }

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mqseal::layer::{Delivery, Received, Rejected, Stats, open_message};
@@ -67,16 +68,28 @@ pub enum SecureEvent {
     Mqtt(Event),
 }
 
+/// What a client and its event loop share: the endpoint and the counts
+/// behind one lock (a received message takes it once), and the publish
+/// count apart, so that a publish does not take it a second time.
 struct Shared {
-    endpoint: Mutex<Endpoint>,
-    stats: Mutex<Stats>,
+    inner: Mutex<Inner>,
+    published: AtomicU64,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    /// Every count but `published`.
+    stats: Stats,
 }
 
 impl Shared {
     fn new(endpoint: Endpoint) -> Arc<Self> {
         Arc::new(Shared {
-            endpoint: Mutex::new(endpoint),
-            stats: Mutex::new(Stats::default()),
+            inner: Mutex::new(Inner {
+                endpoint,
+                stats: Stats::default(),
+            }),
+            published: AtomicU64::new(0),
         })
     }
 
@@ -84,21 +97,27 @@ impl Shared {
     /// counted once the client took it.
     fn sent(&self, result: Result<(), rumqttc::ClientError>) -> Result<(), Error> {
         result.map_err(transport)?;
-        self.stats().published += 1;
+        self.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn endpoint(&self) -> MutexGuard<'_, Endpoint> {
-        self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        f(&mut self.inner().endpoint)
+    }
+
+    fn stats(&self) -> Stats {
+        let mut stats = self.inner().stats.clone();
+        stats.published = self.published.load(Ordering::Relaxed);
+        stats
     }
 
     fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        self.endpoint().seal_into(topic, payload, &mut out)?;
+        self.inner().endpoint.seal_into(topic, payload, &mut out)?;
         Ok(out)
     }
 
@@ -113,8 +132,8 @@ impl Shared {
             retain: p.retain,
             dup: p.dup,
         };
-        let mut endpoint = self.endpoint();
-        match open_message(&mut endpoint, &mut self.stats(), msg) {
+        let inner = &mut *self.inner();
+        match open_message(&mut inner.endpoint, &mut inner.stats, msg) {
             Delivery::Accepted(m) => SecureEvent::Message(m),
             Delivery::Rejected(r) => SecureEvent::Rejected(r),
             Delivery::Duplicate { topic } => SecureEvent::Duplicate { topic },
@@ -202,13 +221,13 @@ impl SecureAsyncClient {
 
     /// Counts of published, accepted, duplicate and rejected messages.
     pub fn stats(&self) -> Stats {
-        self.shared.stats().clone()
+        self.shared.stats()
     }
 
     /// Runs `f` with the endpoint, for key changes or a clean-shutdown
     /// [`Endpoint::flush`].
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
-        f(&mut self.shared.endpoint())
+        self.shared.with_endpoint(f)
     }
 }
 
@@ -223,7 +242,7 @@ impl SecureEventLoop {
 
     /// Counts of published, accepted, duplicate and rejected messages.
     pub fn stats(&self) -> Stats {
-        self.shared.stats().clone()
+        self.shared.stats()
     }
 
     /// The rumqttc event loop, for its options and state.
@@ -297,12 +316,12 @@ impl SecureClient {
 
     /// Counts of published, accepted, duplicate and rejected messages.
     pub fn stats(&self) -> Stats {
-        self.shared.stats().clone()
+        self.shared.stats()
     }
 
     /// Runs `f` with the endpoint.
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
-        f(&mut self.shared.endpoint())
+        self.shared.with_endpoint(f)
     }
 }
 
@@ -321,6 +340,6 @@ impl SecureConnection {
 
     /// Counts of published, accepted, duplicate and rejected messages.
     pub fn stats(&self) -> Stats {
-        self.shared.stats().clone()
+        self.shared.stats()
     }
 }
