@@ -43,8 +43,12 @@ fn options(id: &str, port: u16) -> MqttOptions {
 }
 
 fn endpoint(id: &str) -> Endpoint {
+    endpoint_with(id, Protection::encrypt(Aead::Aes256Gcm).build())
+}
+
+fn endpoint_with(id: &str, protection: Protection) -> Endpoint {
     let policy = Policy::builder()
-        .rule("bench/#", Protection::encrypt(Aead::Aes256Gcm))
+        .rule("bench/#", protection)
         .expect("valid rule")
         .build();
     Endpoint::builder(policy)
@@ -97,6 +101,17 @@ async fn plain(port: u16, qos: rumqttc::QoS, n: u64, run: u64, payload: &[u8]) -
 
 /// The same through mqseal: sealed on publish, verified and opened on receipt.
 async fn sealed(port: u16, qos: QoS, n: u64, run: u64) -> Duration {
+    through_adapter(port, qos, n, run, endpoint).await
+}
+
+/// The mqseal clients with endpoints made by `endpoint` (by id).
+async fn through_adapter(
+    port: u16,
+    qos: QoS,
+    n: u64,
+    run: u64,
+    endpoint: fn(&str) -> Endpoint,
+) -> Duration {
     let (sub, mut sub_loop) =
         SecureAsyncClient::new(options(&format!("ss{run}"), port), 1000, endpoint("sub"));
     let (tx, mut done) = mpsc::channel(1);
@@ -201,10 +216,28 @@ fn paired(rounds: usize) {
             || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &PAYLOAD)),
         );
     }
-    for (name, raw_qos) in [
-        ("0", rumqttc::QoS::AtMostOnce),
-        ("1", rumqttc::QoS::AtLeastOnce),
+    // The adapter alone: mqseal's clients with a plaintext policy.
+    let adapter_only = |id: &str| endpoint_with(id, Protection::insecure_plaintext());
+    for (name, raw_qos, qos) in [
+        ("0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
+        ("1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
     ] {
+        pair_rows(
+            &format!(
+                "QoS {name}: A mqseal's clients with an insecure_plaintext policy / B plain rumqttc, 64 B"
+            ),
+            rounds,
+            || {
+                rt.block_on(through_adapter(
+                    port,
+                    qos,
+                    PAIRED_BATCH,
+                    next(),
+                    adapter_only,
+                ))
+            },
+            || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &PAYLOAD)),
+        );
         pair_rows(
             &format!(
                 "QoS {name}: A plain rumqttc, {envelope_len} B (the envelope's size) / B plain, 64 B"
