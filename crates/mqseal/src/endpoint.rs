@@ -26,7 +26,8 @@ use crate::error::{ConfigError, CounterError, Error, KeyError, Malformed, Reject
 use crate::freshness::{Clock, SystemClock, duration_ms};
 use crate::kdf::{self, SenderKeys, SymKey};
 use crate::keys::{
-    AgreementKey, EpochState, Identity, Keyring, SecretBytes32, SenderId, SigningKey, TrustStore,
+    AgreementKey, EpochState, Identity, Keyring, KeyringEdit, SecretBytes32, SenderId, SigningKey,
+    TrustStore,
 };
 use crate::policy::{Policy, Protection, validate_topic};
 use crate::protect::{encrypt, mac, sign};
@@ -659,16 +660,12 @@ impl Endpoint {
     /// # Ok::<(), mqseal::Error>(())
     /// ```
     ///
-    /// If `f` replaces the keyring wholesale and an epoch number now holds
-    /// a different secret, every cached key is erased as
-    /// [`Endpoint::set_keyring`] does; use that method to replace a keyring,
-    /// since it also refuses a rollback.
-    pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut Keyring) -> R) -> R {
-        let before = self.keyring.clone();
-        let r = f(&mut self.keyring);
-        if self.keyring.changed_secrets(&before) {
-            self.clear_key_caches();
-        }
+    /// The closure gets a [`KeyringEdit`]: the keyring's own changes, which
+    /// cannot replace it, so it can neither roll back to an older epoch nor
+    /// put another secret under a used epoch number. To replace a keyring,
+    /// use [`Endpoint::set_keyring`], which refuses a rollback.
+    pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut KeyringEdit<'_>) -> R) -> R {
+        let r = f(&mut KeyringEdit::new(&mut self.keyring));
         self.reconcile_keys();
         r
     }

@@ -454,15 +454,6 @@ impl Keyring {
         self.epochs.get(&epoch).and_then(|e| e.secret.as_ref())
     }
 
-    /// Whether an epoch held in `before` now holds another secret (the
-    /// keyring was replaced rather than changed through its methods).
-    pub(crate) fn changed_secrets(&self, before: &Keyring) -> bool {
-        before.epochs.iter().any(|(e, old)| match &old.secret {
-            None => false,
-            Some(s) => self.get(*e).is_some_and(|new| new != s),
-        })
-    }
-
     /// The state of an epoch the keyring holds or held.
     pub fn state(&self, epoch: u32) -> Option<EpochState> {
         self.epochs.get(&epoch).map(|e| e.state)
@@ -694,6 +685,97 @@ impl TrustStore {
 
 /// 32 secret bytes that zeroize on drop, for derived keys.
 pub(crate) type SecretBytes32 = Zeroizing<[u8; 32]>;
+
+/// The changes [`Endpoint::with_keyring`](crate::Endpoint::with_keyring)
+/// allows: [`Keyring`]'s own methods, which only add epochs, promote and
+/// retire them (reads go through `Deref`). A keyring cannot be replaced
+/// through it, so a closure can neither roll the endpoint back to an older
+/// epoch nor put another secret under an epoch number it already used;
+/// [`Endpoint::set_keyring`](crate::Endpoint::set_keyring) replaces a
+/// keyring and refuses a rollback.
+///
+/// ```compile_fail
+/// # use mqseal::*;
+/// # let policy = Policy::builder().rule("t", Protection::mac()).unwrap().build();
+/// # let mut ep = Endpoint::builder(policy)
+/// #     .keyring(Keyring::new(2, GroupSecret::from_bytes([2; 32])))
+/// #     .build().unwrap();
+/// // Does not compile: the closure gets a `KeyringEdit`, not a `Keyring`.
+/// ep.with_keyring(|k| *k = Keyring::new(1, GroupSecret::from_bytes([1; 32])));
+/// ```
+#[derive(Debug)]
+pub struct KeyringEdit<'a> {
+    keyring: &'a mut Keyring,
+}
+
+impl<'a> KeyringEdit<'a> {
+    pub(crate) fn new(keyring: &'a mut Keyring) -> Self {
+        KeyringEdit { keyring }
+    }
+
+    /// [`Keyring::add`].
+    pub fn add(&mut self, epoch: u32, secret: GroupSecret) -> Result<(), KeyError> {
+        self.keyring.add(epoch, secret)
+    }
+
+    /// [`Keyring::add_at`].
+    pub fn add_at(
+        &mut self,
+        epoch: u32,
+        secret: GroupSecret,
+        created_ms: u64,
+    ) -> Result<(), KeyError> {
+        self.keyring.add_at(epoch, secret, created_ms)
+    }
+
+    /// [`Keyring::promote`].
+    pub fn promote(&mut self, epoch: u32) -> Result<Option<u32>, KeyError> {
+        self.keyring.promote(epoch)
+    }
+
+    /// [`Keyring::promote_with_grace`].
+    pub fn promote_with_grace(
+        &mut self,
+        epoch: u32,
+        now_ms: u64,
+        grace: Duration,
+    ) -> Result<Option<u32>, KeyError> {
+        self.keyring.promote_with_grace(epoch, now_ms, grace)
+    }
+
+    /// [`Keyring::retire`].
+    pub fn retire(&mut self, epoch: u32) -> Result<(), KeyError> {
+        self.keyring.retire(epoch)
+    }
+
+    /// [`Keyring::retire_due`].
+    pub fn retire_due(&mut self, now_ms: u64) -> Vec<u32> {
+        self.keyring.retire_due(now_ms)
+    }
+
+    /// [`Keyring::retire_all_but`].
+    pub fn retire_all_but(&mut self, keep: u32, at_ms: u64) {
+        self.keyring.retire_all_but(keep, at_ms)
+    }
+
+    /// [`Keyring::ratchet`].
+    pub fn ratchet(
+        &mut self,
+        provider: &CryptoProvider,
+        now_ms: u64,
+        grace: Duration,
+    ) -> Result<u32, KeyError> {
+        self.keyring.ratchet(provider, now_ms, grace)
+    }
+}
+
+impl std::ops::Deref for KeyringEdit<'_> {
+    type Target = Keyring;
+
+    fn deref(&self) -> &Keyring {
+        self.keyring
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -108,8 +108,8 @@ pub use error::{
 };
 pub use freshness::{Clock, Freshness, ManualClock, SystemClock};
 pub use keys::{
-    AgreementKey, AgreementPublicKey, EpochState, GroupSecret, Identity, Keyring, PublicIdentity,
-    PublicKey, SenderId, SigningKey, TrustStore,
+    AgreementKey, AgreementPublicKey, EpochState, GroupSecret, Identity, Keyring, KeyringEdit,
+    PublicIdentity, PublicKey, SenderId, SigningKey, TrustStore,
 };
 pub use policy::{Aead, Policy, Protection};
 

@@ -736,8 +736,12 @@ fn a_persisted_receive_mark_never_exceeds_the_counter_range() {
     FileCounterStore::open(&path).unwrap();
 }
 
+/// `with_keyring` cannot replace a keyring (its closure gets a
+/// `KeyringEdit`: see the `compile_fail` example there); `set_keyring` can,
+/// and a new secret under an epoch number already used must not leave keys
+/// derived from the old one in the caches.
 #[test]
-fn a_keyring_replaced_inside_with_keyring_drops_the_cached_keys() {
+fn a_keyring_replaced_with_another_secret_under_the_same_epoch_drops_the_cached_keys() {
     let clock = ManualClock::new(T0);
     let mut tx = device("tx", Keyring::new_at(1, secret(1), T0), &clock);
     let mut old_rx = device("rx", Keyring::new_at(1, secret(1), T0), &clock);
@@ -746,9 +750,12 @@ fn a_keyring_replaced_inside_with_keyring_drops_the_cached_keys() {
     let env = tx.seal("fleet/a", b"before").unwrap();
     assert_eq!(old_rx.open("fleet/a", &env).unwrap().0, b"before");
 
-    // Replace the keyring wholesale: epoch 1 now holds another secret.
-    tx.with_keyring(|k| *k = Keyring::new_at(1, secret(9), T0));
-    old_rx.with_keyring(|k| *k = Keyring::new_at(1, secret(9), T0));
+    // Replace the keyring wholesale: epoch 1 now holds another secret (not
+    // a rollback: the highest epoch stays 1).
+    tx.set_keyring(Keyring::new_at(1, secret(9), T0)).unwrap();
+    old_rx
+        .set_keyring(Keyring::new_at(1, secret(9), T0))
+        .unwrap();
     let env = tx.seal("fleet/a", b"after").unwrap();
     assert_eq!(new_rx.open("fleet/a", &env).unwrap().0, b"after");
     assert_eq!(old_rx.open("fleet/a", &env).unwrap().0, b"after");
@@ -759,6 +766,26 @@ fn a_keyring_replaced_inside_with_keyring_drops_the_cached_keys() {
         rejection(old_rx.open("fleet/a", &env)),
         Rejection::Unauthenticated
     );
+}
+
+#[test]
+fn set_keyring_refuses_a_rollback_and_keeps_the_keyring() {
+    let clock = ManualClock::new(T0);
+    let mut tx = device("tx", Keyring::new_at(2, secret(2), T0), &clock);
+    let mut rx = device("rx", Keyring::new_at(1, secret(1), T0), &clock);
+    rx.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    rx.with_keyring(|k| k.promote(2)).unwrap();
+    // An older keyring, whose highest epoch is below the one held.
+    match rx.set_keyring(Keyring::new_at(1, secret(1), T0)) {
+        Err(KeyError::Rollback { held, given }) => {
+            assert_eq!((held, given), (2, Some(1)));
+        }
+        other => panic!("expected a rollback refusal, got {other:?}"),
+    }
+    // Nothing changed: epoch 2 is still active and opens.
+    assert_eq!(rx.keyring().active().unwrap().0, 2);
+    let env = tx.seal("fleet/a", b"epoch 2").unwrap();
+    assert_eq!(rx.open("fleet/a", &env).unwrap().0, b"epoch 2");
 }
 
 /// A clock whose coarse reading is a tick behind its precise one, as
