@@ -250,32 +250,16 @@ fn paired(rounds: usize) {
 }
 
 /// Runs `a` and `b` alternately (two warm-up rounds first) and prints a row.
-fn pair_rows(
-    label: &str,
-    rounds: usize,
-    mut a: impl FnMut() -> Duration,
-    mut b: impl FnMut() -> Duration,
-) {
+fn pair_rows(label: &str, rounds: usize, a: impl FnMut() -> Duration, b: impl FnMut() -> Duration) {
     let rate = |t: Duration| PAIRED_BATCH as f64 / t.as_secs_f64();
-    let (mut ra, mut rb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds + 2 {
-        let (ta, tb) = if round % 2 == 0 {
-            let ta = a();
-            (ta, b())
-        } else {
-            let tb = b();
-            (a(), tb)
-        };
-        if round >= 2 {
-            ra.push(rate(ta));
-            rb.push(rate(tb));
-            ratio.push(rate(ta) / rate(tb));
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|x, y| x.total_cmp(y));
-        v[v.len() / 2]
-    };
+    let samples = mqseal_benches::alternate(rounds, 2, a, b);
+    let mut ra: Vec<f64> = samples.iter().map(|&(ta, _)| rate(ta)).collect();
+    let mut rb: Vec<f64> = samples.iter().map(|&(_, tb)| rate(tb)).collect();
+    let mut ratio: Vec<f64> = samples
+        .iter()
+        .map(|&(ta, tb)| rate(ta) / rate(tb))
+        .collect();
+    let median = mqseal_benches::median;
     let m = median(&mut ratio);
     println!(
         "| {label} | {:.1} k | {:.1} k | {m:.3} ({:.2}–{:.2}) |",

@@ -4,7 +4,8 @@
 //!
 //! The benchmarks themselves are in `benches/mqseal.rs`; the overhead table is
 //! printed by `cargo run -p mqseal-benches --bin overhead`. See
-//! `docs/performance.md`.
+//! `docs/performance.md`. [`alternate`] and [`median`] are the paired mode's
+//! loop, shared by `profile paired` and the e2e bench's paired mode.
 
 use coset::{
     CborSerializable, CoseEncrypt0, CoseEncrypt0Builder, CoseMac0Builder, CoseSign1Builder,
@@ -13,6 +14,38 @@ use coset::{
 use mqseal::Suite;
 use mqseal::envelope::Header;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// Paired timing: runs `a` and `b` alternately, `warmup + rounds` times,
+/// swapping which goes first every round (so that a slow change of the
+/// machine's state falls on both), and returns the results of the `rounds`
+/// rounds after the warm-up, as `(a, b)` pairs.
+pub fn alternate<T>(
+    rounds: usize,
+    warmup: usize,
+    mut a: impl FnMut() -> T,
+    mut b: impl FnMut() -> T,
+) -> Vec<(T, T)> {
+    let mut out = Vec::with_capacity(rounds);
+    for round in 0..rounds + warmup {
+        let pair = if round % 2 == 0 {
+            let ta = a();
+            (ta, b())
+        } else {
+            let tb = b();
+            (a(), tb)
+        };
+        if round >= warmup {
+            out.push(pair);
+        }
+    }
+    out
+}
+
+/// The median of `v`, which it sorts. `v` must not be empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|x, y| x.total_cmp(y));
+    v[v.len() / 2]
+}
 
 /// A COSE_Encrypt0 peer: AES-256-GCM from ring, structure and CBOR from coset.
 pub struct CoseEncrypt0Peer {

@@ -76,32 +76,16 @@ impl MqBatch {
 
 /// Runs `a` and `b` alternately (swapping which goes first every round) and
 /// prints the medians per message and the median of the per-round ratios.
-fn pair(
-    label: &str,
-    k: usize,
-    rounds: usize,
-    mut a: impl FnMut() -> u128,
-    mut b: impl FnMut() -> u128,
-) {
-    let (mut ra, mut rb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds + 5 {
-        let (ta, tb) = if round % 2 == 0 {
-            let ta = a();
-            (ta, b())
-        } else {
-            let tb = b();
-            (a(), tb)
-        };
-        if round >= 5 {
-            ra.push(ta as f64 / k as f64);
-            rb.push(tb as f64 / k as f64);
-            ratio.push(ta as f64 / tb as f64);
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|x, y| x.total_cmp(y));
-        v[v.len() / 2]
-    };
+fn pair(label: &str, k: usize, rounds: usize, a: impl FnMut() -> u128, b: impl FnMut() -> u128) {
+    let samples = mqseal_benches::alternate(rounds, 5, a, b);
+    let per_msg = |t: u128| t as f64 / k as f64;
+    let mut ra: Vec<f64> = samples.iter().map(|&(ta, _)| per_msg(ta)).collect();
+    let mut rb: Vec<f64> = samples.iter().map(|&(_, tb)| per_msg(tb)).collect();
+    let mut ratio: Vec<f64> = samples
+        .iter()
+        .map(|&(ta, tb)| ta as f64 / tb as f64)
+        .collect();
+    let median = mqseal_benches::median;
     let fmt = |ns: f64| {
         if ns >= 10_000.0 {
             format!("{:.1} us", ns / 1000.0)
@@ -380,7 +364,6 @@ fn split(rounds: usize) {
         ("ring-aad seal", &mut s3),
         ("ring-aad open", &mut s4),
     ] {
-        v.sort_by(|x, y| x.total_cmp(y));
-        println!("{n}: {:.1} ns", v[v.len() / 2]);
+        println!("{n}: {:.1} ns", mqseal_benches::median(v));
     }
 }
