@@ -68,27 +68,22 @@ pub enum SecureEvent {
     Mqtt(Event),
 }
 
-/// What a client and its event loop share: the endpoint and the counts
-/// behind one lock (a received message takes it once), and the publish
-/// count apart, so that a publish does not take it a second time.
+/// What a client and its event loop share. The counts have their own lock,
+/// so that [`SecureAsyncClient::stats`] works inside
+/// [`SecureAsyncClient::with_endpoint`]; the publish count is an atomic, so
+/// that a publish takes one lock (the endpoint's).
 struct Shared {
-    inner: Mutex<Inner>,
-    published: AtomicU64,
-}
-
-struct Inner {
-    endpoint: Endpoint,
+    endpoint: Mutex<Endpoint>,
     /// Every count but `published`.
-    stats: Stats,
+    stats: Mutex<Stats>,
+    published: AtomicU64,
 }
 
 impl Shared {
     fn new(endpoint: Endpoint) -> Arc<Self> {
         Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                endpoint,
-                stats: Stats::default(),
-            }),
+            endpoint: Mutex::new(endpoint),
+            stats: Mutex::new(Stats::default()),
             published: AtomicU64::new(0),
         })
     }
@@ -101,23 +96,23 @@ impl Shared {
         Ok(())
     }
 
-    fn inner(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn endpoint(&self) -> MutexGuard<'_, Endpoint> {
+        self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
-        f(&mut self.inner().endpoint)
+        f(&mut self.endpoint())
     }
 
     fn stats(&self) -> Stats {
-        let mut stats = self.inner().stats.clone();
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         stats.published = self.published.load(Ordering::Relaxed);
         stats
     }
 
     fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        self.inner().endpoint.seal_into(topic, payload, &mut out)?;
+        self.endpoint().seal_into(topic, payload, &mut out)?;
         Ok(out)
     }
 
@@ -132,8 +127,11 @@ impl Shared {
             retain: p.retain,
             dup: p.dup,
         };
-        let inner = &mut *self.inner();
-        match open_message(&mut inner.endpoint, &mut inner.stats, msg) {
+        // Lock order: the endpoint, then the counts (`stats` alone takes
+        // only the counts).
+        let mut endpoint = self.endpoint();
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        match open_message(&mut endpoint, &mut stats, msg) {
             Delivery::Accepted(m) => SecureEvent::Message(m),
             Delivery::Rejected(r) => SecureEvent::Rejected(r),
             Delivery::Duplicate { topic } => SecureEvent::Duplicate { topic },
@@ -225,7 +223,11 @@ impl SecureAsyncClient {
     }
 
     /// Runs `f` with the endpoint, for key changes or a clean-shutdown
-    /// [`Endpoint::flush`].
+    /// [`Endpoint::flush`]. Publishing and receiving wait while `f` runs;
+    /// [`SecureAsyncClient::stats`] does not. Change keys with
+    /// [`Endpoint::with_keyring`] or [`Endpoint::set_keyring`]: replacing the
+    /// endpoint itself (`*e = …`) starts it over, with new counters, replay
+    /// windows and keyring history.
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
         self.shared.with_endpoint(f)
     }
@@ -319,7 +321,7 @@ impl SecureClient {
         self.shared.stats()
     }
 
-    /// Runs `f` with the endpoint.
+    /// Runs `f` with the endpoint, as [`SecureAsyncClient::with_endpoint`].
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
         self.shared.with_endpoint(f)
     }
@@ -341,5 +343,50 @@ impl SecureConnection {
     /// Counts of published, accepted, duplicate and rejected messages.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqseal::{GroupSecret, Keyring, MemoryCounterStore, Policy, Protection, SenderId};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn endpoint() -> Endpoint {
+        let policy = Policy::builder()
+            .rule("t/#", Protection::mac())
+            .expect("valid rule")
+            .build();
+        Endpoint::builder(policy)
+            .sender_id(SenderId::try_from("dev").expect("short id"))
+            .keyring(Keyring::new(1, GroupSecret::from_bytes([1; 32])))
+            .counter_store(MemoryCounterStore::new())
+            .build()
+            .expect("valid endpoint")
+    }
+
+    /// Runs `f` on a thread and fails (instead of hanging) if it does not
+    /// return: a deadlock guard, not a timing.
+    fn returns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("deadlock: did not return")
+    }
+
+    #[test]
+    fn stats_can_be_read_inside_with_endpoint() {
+        let options = MqttOptions::new("a", "127.0.0.1", 1);
+        let (client, _eventloop) = SecureAsyncClient::new(options, 10, endpoint());
+        let stats = returns(move || client.with_endpoint(|_| client.stats()));
+        assert_eq!(stats.published, 0);
+
+        let options = MqttOptions::new("b", "127.0.0.1", 1);
+        let (client, _connection) = SecureClient::new(options, 10, endpoint());
+        let stats = returns(move || client.with_endpoint(|_| client.stats()));
+        assert_eq!(stats.accepted, 0);
     }
 }

@@ -660,10 +660,12 @@ impl Endpoint {
     /// # Ok::<(), mqseal::Error>(())
     /// ```
     ///
-    /// The closure gets a [`KeyringEdit`]: the keyring's own changes, which
-    /// cannot replace it, so it can neither roll back to an older epoch nor
-    /// put another secret under a used epoch number. To replace a keyring,
-    /// use [`Endpoint::set_keyring`], which refuses a rollback.
+    /// The closure gets a [`KeyringEdit`]: the keyring's own changes, held
+    /// to moving forward. It cannot replace the keyring, add an epoch below
+    /// the highest held, or promote one below the active epoch, so it can
+    /// neither go back to an older epoch nor put another secret under a used
+    /// epoch number. To replace a keyring, use [`Endpoint::set_keyring`],
+    /// which refuses one whose highest epoch is lower.
     pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut KeyringEdit<'_>) -> R) -> R {
         let r = f(&mut KeyringEdit::new(&mut self.keyring));
         self.reconcile_keys();

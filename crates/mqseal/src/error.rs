@@ -345,6 +345,18 @@ pub enum KeyError {
         /// The highest epoch held or retired.
         highest: u32,
     },
+    /// An endpoint's keyring moves forward only: through
+    /// [`KeyringEdit`](crate::KeyringEdit), a new epoch must be above every
+    /// epoch held or retired, and a promoted one not below the active epoch.
+    #[error(
+        "epoch {epoch} is below epoch {current}: an endpoint's keyring moves forward only (to go back on purpose, build a keyring and use Endpoint::set_keyring)"
+    )]
+    NotForward {
+        /// The epoch given.
+        epoch: u32,
+        /// The highest epoch held (when adding) or the active one (when promoting).
+        current: u32,
+    },
     /// A replacement keyring forgets epochs this endpoint held.
     #[error(
         "the new keyring's highest epoch ({given:?}) is below {held}, which this endpoint held: load the newest keyring"

@@ -687,21 +687,47 @@ impl TrustStore {
 pub(crate) type SecretBytes32 = Zeroizing<[u8; 32]>;
 
 /// The changes [`Endpoint::with_keyring`](crate::Endpoint::with_keyring)
-/// allows: [`Keyring`]'s own methods, which only add epochs, promote and
-/// retire them (reads go through `Deref`). A keyring cannot be replaced
-/// through it, so a closure can neither roll the endpoint back to an older
-/// epoch nor put another secret under an epoch number it already used;
+/// allows: [`Keyring`]'s own methods (reads go through `Deref`), held to
+/// moving forward. It cannot replace the keyring, so a closure cannot lower
+/// the highest epoch or put another secret under an epoch number already
+/// used; and a new epoch must be above every epoch held or retired, and a
+/// promotion must not go below the active epoch ([`KeyError::NotForward`]),
+/// so a closure cannot send under an older epoch again or cancel the
+/// retirement a rekey scheduled for the epochs a removed device knew.
 /// [`Endpoint::set_keyring`](crate::Endpoint::set_keyring) replaces a
-/// keyring and refuses a rollback.
+/// keyring, and refuses one whose highest epoch is lower.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0594
 /// # use mqseal::*;
 /// # let policy = Policy::builder().rule("t", Protection::mac()).unwrap().build();
 /// # let mut ep = Endpoint::builder(policy)
 /// #     .keyring(Keyring::new(2, GroupSecret::from_bytes([2; 32])))
 /// #     .build().unwrap();
-/// // Does not compile: the closure gets a `KeyringEdit`, not a `Keyring`.
-/// ep.with_keyring(|k| *k = Keyring::new(1, GroupSecret::from_bytes([1; 32])));
+/// // Does not compile: the keyring behind a `KeyringEdit` is read-only.
+/// ep.with_keyring(|k| **k = Keyring::new(1, GroupSecret::from_bytes([1; 32])));
+/// ```
+///
+/// ```
+/// # use mqseal::*;
+/// # let policy = Policy::builder().rule("t", Protection::mac()).unwrap().build();
+/// # let mut ep = Endpoint::builder(policy)
+/// #     .keyring(Keyring::new(2, GroupSecret::from_bytes([2; 32])))
+/// #     .build()?;
+/// ep.with_keyring(|k| {
+///     k.add(3, GroupSecret::from_bytes([3; 32]))?;
+///     k.promote(3)
+/// })?;
+/// // Back to epoch 2, still held accept-only: refused.
+/// assert!(matches!(
+///     ep.with_keyring(|k| k.promote(2)),
+///     Err(KeyError::NotForward { epoch: 2, current: 3 })
+/// ));
+/// // An epoch below the highest, never held: refused too.
+/// assert!(matches!(
+///     ep.with_keyring(|k| k.add(1, GroupSecret::from_bytes([1; 32]))),
+///     Err(KeyError::NotForward { epoch: 1, current: 3 })
+/// ));
+/// # Ok::<(), mqseal::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct KeyringEdit<'a> {
@@ -713,34 +739,54 @@ impl<'a> KeyringEdit<'a> {
         KeyringEdit { keyring }
     }
 
-    /// [`Keyring::add`].
+    /// [`Keyring::add`], for an epoch above every epoch held or retired.
     pub fn add(&mut self, epoch: u32, secret: GroupSecret) -> Result<(), KeyError> {
+        self.forward_add(epoch)?;
         self.keyring.add(epoch, secret)
     }
 
-    /// [`Keyring::add_at`].
+    /// [`Keyring::add_at`], for an epoch above every epoch held or retired.
     pub fn add_at(
         &mut self,
         epoch: u32,
         secret: GroupSecret,
         created_ms: u64,
     ) -> Result<(), KeyError> {
+        self.forward_add(epoch)?;
         self.keyring.add_at(epoch, secret, created_ms)
     }
 
-    /// [`Keyring::promote`].
+    /// [`Keyring::promote`], for an epoch not below the active one.
     pub fn promote(&mut self, epoch: u32) -> Result<Option<u32>, KeyError> {
+        self.forward_promote(epoch)?;
         self.keyring.promote(epoch)
     }
 
-    /// [`Keyring::promote_with_grace`].
+    /// [`Keyring::promote_with_grace`], for an epoch not below the active one.
     pub fn promote_with_grace(
         &mut self,
         epoch: u32,
         now_ms: u64,
         grace: Duration,
     ) -> Result<Option<u32>, KeyError> {
+        self.forward_promote(epoch)?;
         self.keyring.promote_with_grace(epoch, now_ms, grace)
+    }
+
+    fn forward_add(&self, epoch: u32) -> Result<(), KeyError> {
+        match self.keyring.max_epoch() {
+            // A number held or retired keeps its own error.
+            Some(_) if self.keyring.state(epoch).is_some() => Err(KeyError::EpochExists(epoch)),
+            Some(current) if epoch < current => Err(KeyError::NotForward { epoch, current }),
+            _ => Ok(()),
+        }
+    }
+
+    fn forward_promote(&self, epoch: u32) -> Result<(), KeyError> {
+        match self.keyring.active() {
+            Some((current, _)) if epoch < current => Err(KeyError::NotForward { epoch, current }),
+            _ => Ok(()),
+        }
     }
 
     /// [`Keyring::retire`].

@@ -769,6 +769,34 @@ fn a_keyring_replaced_with_another_secret_under_the_same_epoch_drops_the_cached_
 }
 
 #[test]
+fn a_closure_cannot_promote_an_older_epoch_or_cancel_its_retirement() {
+    let clock = ManualClock::new(T0);
+    let mut ep = device("dev", Keyring::new_at(1, secret(1), T0), &clock);
+    ep.with_keyring(|k| k.add_at(2, secret(2), T0)).unwrap();
+    ep.with_keyring(|k| k.promote_with_grace(2, T0, GRACE))
+        .unwrap();
+    let retire_at = ep.keyring().next_retirement();
+    assert!(retire_at.is_some());
+    // Back to epoch 1, still held accept-only during its grace period.
+    match ep.with_keyring(|k| k.promote(1)) {
+        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (1, 2)),
+        other => panic!("expected NotForward, got {other:?}"),
+    }
+    match ep.with_keyring(|k| k.promote_with_grace(1, T0, GRACE)) {
+        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (1, 2)),
+        other => panic!("expected NotForward, got {other:?}"),
+    }
+    // Nothing changed: epoch 2 sends, epoch 1 still retires on time.
+    assert_eq!(ep.keyring().active().unwrap().0, 2);
+    assert_eq!(ep.keyring().next_retirement(), retire_at);
+    let env = ep.seal("fleet/a", b"x").unwrap();
+    assert_eq!(
+        mqseal::internal::parse_envelope(&env).unwrap().header.epoch,
+        2
+    );
+}
+
+#[test]
 fn set_keyring_refuses_a_rollback_and_keeps_the_keyring() {
     let clock = ManualClock::new(T0);
     let mut tx = device("tx", Keyring::new_at(2, secret(2), T0), &clock);
