@@ -11,13 +11,18 @@
 //! Criterion times each cell for seconds, one after the other, and on a
 //! shared 2-core machine the broker's throughput moves between cells by more
 //! than mqseal's cost. With `MQSEAL_E2E_PAIRED=ROUNDS` the bench instead
-//! runs ROUNDS pairs of 100 000-message batches (plain and mqseal back to
-//! back, alternating which goes first) and prints the medians and the median
-//! of the per-round ratios. Large batches matter: the last segments of a
-//! batch can wait for a delayed TCP acknowledgement (up to 40 ms on Linux),
-//! which at 2 000 messages is most of a batch's time:
+//! runs ROUNDS pairs of 100 000-message batches (A and B back to back,
+//! alternating which goes first, after two warm-up rounds) and prints, per
+//! row, the median messages per second of each side and the median of the
+//! per-round ratios of the rates with its quartiles. Rows: mqseal against
+//! plain rumqttc at QoS 0 and 1, and two controls: mqseal's clients with an
+//! `insecure_plaintext` policy (the adapter alone), and plain rumqttc with a
+//! payload the size of an envelope (the extra bytes alone). Large batches
+//! matter: the last segments of a batch can wait for a delayed TCP
+//! acknowledgement (up to 40 ms on Linux), which at 2 000 messages is most of
+//! a batch's time. An even ROUNDS gives both orders the same count:
 //!
-//! `MQSEAL_E2E_PAIRED=200 cargo bench -p mqseal-benches --bench e2e`
+//! `MQSEAL_E2E_PAIRED=20 cargo bench -p mqseal-benches --bench e2e`
 
 use std::time::{Duration, Instant};
 
@@ -140,7 +145,8 @@ async fn through_adapter(
     let (publ, mut pub_loop) = SecureAsyncClient::new(
         options(&format!("sp{run}"), port),
         1000,
-        endpoint(&format!("p{run}")),
+        // Fixed width, so that every run's envelopes have the same size.
+        endpoint(&format!("p{run:05}")),
     );
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     let start = Instant::now();
@@ -193,7 +199,13 @@ fn paired(rounds: usize) {
     let broker = EmbeddedBroker::start().expect("embedded broker");
     let port = broker.port();
     let rt = Runtime::new().expect("tokio runtime");
-    let envelope_len = endpoint("len").seal(TOPIC, &PAYLOAD).expect("seal").len();
+    // An envelope as the runs send them: a 6-byte sender id, and a counter
+    // in the middle of a batch (its varint grows with the count).
+    let mut sizer = endpoint("p00000");
+    let envelope_len = (0..PAIRED_BATCH / 2)
+        .map(|_| sizer.seal(TOPIC, &PAYLOAD).expect("seal").len())
+        .last()
+        .expect("sealed");
     let padded = vec![0x5a; envelope_len];
     // Each batch connects new clients, with new client ids.
     let run = std::cell::Cell::new(0u64);
@@ -202,7 +214,7 @@ fn paired(rounds: usize) {
         run.get()
     };
     println!(
-        "| pair, {PAIRED_BATCH} messages per batch | A msgs/s | B msgs/s | A / B: median of {rounds} rounds (quartiles) |"
+        "| pair, {PAIRED_BATCH} messages per batch | A msgs/s | B msgs/s | rate A / rate B: median of {rounds} rounds (quartiles) |"
     );
     println!("|---|---|---|---|");
     for (name, raw_qos, qos) in [
@@ -274,7 +286,7 @@ criterion_group!(benches, e2e);
 
 fn main() {
     match std::env::var("MQSEAL_E2E_PAIRED") {
-        Ok(r) => paired(r.parse().expect("MQSEAL_E2E_PAIRED: a number of rounds")),
+        Ok(r) => paired(mqseal_benches::rounds(&r)),
         Err(_) => {
             benches();
             Criterion::default().configure_from_args().final_summary();

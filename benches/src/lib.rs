@@ -41,10 +41,25 @@ pub fn alternate<T>(
     out
 }
 
-/// The median of `v`, which it sorts. `v` must not be empty.
+/// The median of `v`, which it sorts (the mean of the two middle values
+/// when the length is even). `v` must not be empty.
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|x, y| x.total_cmp(y));
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A number of rounds from the command line or the environment: at least
+/// 1; an even number gives both orders of a pair the same count.
+pub fn rounds(arg: &str) -> usize {
+    match arg.parse() {
+        Ok(n) if n > 0 => n,
+        _ => panic!("rounds must be a number above 0, got {arg:?}"),
+    }
 }
 
 /// A COSE_Encrypt0 peer: AES-256-GCM from ring, structure and CBOR from coset.
@@ -238,6 +253,33 @@ pub fn overhead_table() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_of_odd_and_even_lengths() {
+        assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(super::median(&mut [7.0]), 7.0);
+    }
+
+    #[test]
+    fn alternate_swaps_the_order_and_drops_the_warm_up() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let out = super::alternate(
+            4,
+            2,
+            || {
+                log.borrow_mut().push('a');
+                log.borrow().len()
+            },
+            || {
+                log.borrow_mut().push('b');
+                log.borrow().len()
+            },
+        );
+        assert_eq!(log.into_inner().iter().collect::<String>(), "abbaabbaabba");
+        // Rounds 2..6: a first, then b first, and so on.
+        assert_eq!(out, vec![(5, 6), (8, 7), (9, 10), (12, 11)]);
+    }
+
     use super::*;
 
     #[test]

@@ -105,7 +105,9 @@ fn paired(rounds: usize) {
     use ed25519_dalek::{Signer as _, Verifier as _};
     use std::hint::black_box;
     use std::time::Instant;
-    println!("| pair (per message, seal+open) | A | B | A / B (median of rounds) |");
+    println!(
+        "| pair (per message, seal+open) | A | B | time A / time B (median of {rounds} rounds) |"
+    );
     println!("|---|---|---|---|");
     // AES-256-GCM against raw ring, in place, empty AAD for ring.
     for size in [64usize, 1024, 65536] {
@@ -250,8 +252,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     match arg(0, "mqseal").as_str() {
-        "paired" => paired(arg(1, "2000").parse().expect("rounds")),
-        "split" => split(arg(1, "2000").parse().expect("rounds")),
+        "paired" => paired(mqseal_benches::rounds(&arg(1, "2000"))),
+        "split" => split(mqseal_benches::rounds(&arg(1, "2000"))),
         mode @ ("ring" | "ring-aad") => {
             let size: usize = arg(1, "64").parse().expect("size");
             let n: u64 = arg(2, "100000").parse().expect("count");
@@ -309,7 +311,8 @@ fn main() {
 }
 
 /// Per-side times: mqseal seal, mqseal open, raw ring seal and open with a
-/// 24-byte AAD, 64 B, batches of 256 (refills untimed).
+/// 24-byte AAD, 64 B, batches of 256 (refills untimed), always in that order,
+/// after five warm-up rounds; medians of the per-round times per message.
 fn split(rounds: usize) {
     use std::hint::black_box;
     use std::time::Instant;
@@ -319,7 +322,8 @@ fn split(rounds: usize) {
     let aad = [0x33u8; 24];
     let mut raw: Vec<Vec<u8>> = (0..k).map(|_| Vec::with_capacity(64 + 16)).collect();
     let (mut s1, mut s2, mut s3, mut s4) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..rounds {
+    const WARMUP: usize = 5;
+    for _ in 0..rounds + WARMUP {
         for b in &mut mq.sbufs {
             b.clear();
             b.extend_from_slice(&mq.payload);
@@ -357,6 +361,9 @@ fn split(rounds: usize) {
             );
         }
         s4.push(start.elapsed().as_nanos() as f64 / k as f64);
+    }
+    for v in [&mut s1, &mut s2, &mut s3, &mut s4] {
+        v.drain(..WARMUP);
     }
     for (n, v) in [
         ("mq seal", &mut s1),
