@@ -172,6 +172,64 @@ impl CryptoProvider {
     }
 }
 
+/// The canonical encodings of the eight points of small order (the torsion
+/// subgroup of edwards25519), as in libsodium's blacklist.
+pub(crate) const SMALL_ORDER: [[u8; 32]; 8] = {
+    let mut t = [[0u8; 32]; 8];
+    // (0, 1): the identity.
+    t[0][0] = 1;
+    // (0, -1): y = p - 1.
+    t[1] = [0xff; 32];
+    t[1][0] = 0xec;
+    t[1][31] = 0x7f;
+    // (+-sqrt(-1), 0): y = 0, either sign of x.
+    t[3][31] = 0x80;
+    // The four points of order 8: y and -y, either sign of x.
+    t[4] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ];
+    t[5] = t[4];
+    t[5][31] |= 0x80;
+    t[6] = [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ];
+    t[7] = t[6];
+    t[7][31] |= 0x80;
+    t
+};
+
+/// The y coordinates of the points of small order, as 255-bit values: the
+/// canonical ones (1, p - 1, 0 and the two of the order-8 points) and the
+/// non-canonical aliases p and p + 1 of 0 and 1. A public key whose bytes,
+/// sign bit cleared, are one of these decodes (in a decoder that does not
+/// insist on canonical encodings, as ring's does not) to a point of small
+/// order, whatever its sign bit. The list of libsodium's
+/// `has_small_order`.
+#[cfg(feature = "ring")]
+const SMALL_ORDER_Y: [[u8; 32]; 7] = {
+    let t = SMALL_ORDER;
+    // p = 2^255 - 19 and p + 1, little-endian.
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    let mut p1 = p;
+    p1[0] = 0xee;
+    [t[0], t[1], t[2], t[4], t[6], p, p1]
+};
+
+/// Whether an Ed25519 public key encodes a point of small order (with which
+/// anyone can make signatures that verify), canonically or not.
+#[cfg(feature = "ring")]
+pub(crate) fn has_small_order(public: &[u8; 32]) -> bool {
+    let mut y = *public;
+    y[31] &= 0x7f;
+    SMALL_ORDER_Y.contains(&y)
+}
+
 /// The default provider: ring's AEADs, HMAC and HKDF with ed25519-dalek's
 /// Ed25519 (about 1.5× faster to verify with a pre-decoded key) when both
 /// backends are compiled in; otherwise whichever backend is.
@@ -197,3 +255,66 @@ pub const fn default_provider() -> &'static CryptoProvider {
 
 #[cfg(not(any(feature = "ring", feature = "rustcrypto")))]
 compile_error!("mqseal needs a crypto backend: enable the `ring` or `rustcrypto` feature");
+
+#[cfg(all(test, feature = "ring", feature = "rustcrypto"))]
+mod tests {
+    use super::*;
+
+    /// Every encoding of a point of small order: the seven y values, each
+    /// with either sign bit.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        SMALL_ORDER_Y
+            .iter()
+            .flat_map(|y| {
+                let mut neg = *y;
+                neg[31] |= 0x80;
+                [*y, neg]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn has_small_order_agrees_with_dalek() {
+        // Every listed encoding: dalek refuses to decode it or finds it weak.
+        let all = small_order_encodings();
+        assert_eq!(all.len(), 14);
+        for k in &all {
+            assert!(has_small_order(k));
+            if let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(k) {
+                assert!(key.is_weak(), "{k:02x?} decodes to a point of large order");
+            }
+        }
+        // The canonical table is among them.
+        for k in &SMALL_ORDER {
+            assert!(all.contains(k));
+        }
+        // Real keys and arbitrary decodable bytes: weak exactly when listed.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u32 {
+            let mut k = [0u8; 32];
+            for chunk in k.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            if i % 2 == 0 {
+                k = ed25519_dalek::SigningKey::from_bytes(&k)
+                    .verifying_key()
+                    .to_bytes();
+            }
+            if let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&k) {
+                assert_eq!(key.is_weak(), has_small_order(&k), "{k:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn both_providers_refuse_every_small_order_key() {
+        for k in small_order_encodings() {
+            assert!(ring::PROVIDER.ed25519.verifying_key(&k).is_err());
+            assert!(rustcrypto::PROVIDER.ed25519.verifying_key(&k).is_err());
+            assert!(default_provider().ed25519.verifying_key(&k).is_err());
+        }
+    }
+}

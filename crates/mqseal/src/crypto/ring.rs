@@ -7,7 +7,7 @@ use ring::{aead, digest, hkdf, hmac, rand, signature};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Hash, Kdf, MacAlgorithm, MacKey,
-    SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey,
+    SMALL_ORDER, SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey, has_small_order,
 };
 
 /// Every primitive from ring.
@@ -163,9 +163,14 @@ impl SignatureAlgorithm for Ed25519 {
 
     fn verifying_key(&self, public: &[u8; 32]) -> Result<Box<dyn VerifyingKey>, CryptoError> {
         // ring decodes the point on every verification and offers no separate
-        // check, so an undecodable key fails at its first verification. It does
-        // not reject small-order keys either: the default provider takes
-        // Ed25519 from ed25519-dalek, which does.
+        // check, so an undecodable key fails at its first verification. It
+        // does not refuse a key of small order, with which anyone can make
+        // signatures that verify (R = identity, s = 0 verifies any message
+        // under the identity key): refused here, as the default provider's
+        // ed25519-dalek path does.
+        if has_small_order(public) {
+            return Err(CryptoError);
+        }
         Ok(Box::new(PreparedVerifier(*public)))
     }
 }
@@ -187,7 +192,14 @@ impl SigningKey for PreparedSigner {
 }
 
 impl VerifyingKey for PreparedVerifier {
+    /// ring's verification (s < L, and R's bytes equal to the canonical
+    /// encoding of the recomputed point), with an R of small order refused,
+    /// as the default provider does: the two providers accept the same
+    /// signatures.
     fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
+        if SMALL_ORDER.iter().any(|p| p[..] == sig[..32]) {
+            return Err(CryptoError);
+        }
         signature::UnparsedPublicKey::new(&signature::ED25519, &self.0)
             .verify(msg, sig)
             .map_err(|_| CryptoError)
@@ -202,5 +214,49 @@ impl SecureRandom for Random {
         rand::SystemRandom::new()
             .fill(dest)
             .map_err(|_| CryptoError)
+    }
+}
+
+#[cfg(test)]
+mod small_order_tests {
+    use super::*;
+
+    /// The identity's encoding, and a signature R = identity, s = 0: it
+    /// verifies any message under the identity key.
+    const IDENTITY: [u8; 32] = {
+        let mut t = [0u8; 32];
+        t[0] = 1;
+        t
+    };
+
+    #[test]
+    fn a_small_order_key_is_refused_though_raw_ring_accepts_its_forgeries() {
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&IDENTITY);
+        // What the check prevents: raw ring verifies the forgery.
+        for msg in [&b"open the valve"[..], b"anything else"] {
+            assert!(
+                signature::UnparsedPublicKey::new(&signature::ED25519, &IDENTITY)
+                    .verify(msg, &forged)
+                    .is_ok()
+            );
+        }
+        assert!(PROVIDER.ed25519.verifying_key(&IDENTITY).is_err());
+    }
+
+    #[test]
+    fn an_r_of_small_order_is_refused_and_honest_signatures_verify() {
+        let signer = PROVIDER.ed25519.signing_key(&[7; 32]);
+        let verifier = PROVIDER
+            .ed25519
+            .verifying_key(&signer.public_key())
+            .expect("an honest key");
+        let sig = signer.sign(b"msg");
+        assert!(verifier.verify(b"msg", &sig).is_ok());
+        for r in SMALL_ORDER {
+            let mut bad = sig;
+            bad[..32].copy_from_slice(&r);
+            assert!(verifier.verify(b"msg", &bad).is_err());
+        }
     }
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Hash, Kdf, MacAlgorithm, MacKey,
-    SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey,
+    SMALL_ORDER, SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey,
 };
 
 /// Every primitive from the RustCrypto crates.
@@ -163,36 +163,6 @@ impl SigningKey for PreparedSigner {
     }
 }
 
-/// The canonical encodings of the eight points of small order (the torsion
-/// subgroup of edwards25519), as in libsodium's blacklist.
-const SMALL_ORDER: [[u8; 32]; 8] = {
-    let mut t = [[0u8; 32]; 8];
-    // (0, 1): the identity.
-    t[0][0] = 1;
-    // (0, -1): y = p - 1.
-    t[1] = [0xff; 32];
-    t[1][0] = 0xec;
-    t[1][31] = 0x7f;
-    // (+-sqrt(-1), 0): y = 0, either sign of x.
-    t[3][31] = 0x80;
-    // The four points of order 8: y and -y, either sign of x.
-    t[4] = [
-        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
-        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
-        0xfc, 0x05,
-    ];
-    t[5] = t[4];
-    t[5][31] |= 0x80;
-    t[6] = [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
-        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
-        0x03, 0x7a,
-    ];
-    t[7] = t[6];
-    t[7][31] |= 0x80;
-    t
-};
-
 impl VerifyingKey for PreparedVerifier {
     /// Strict verification, as `VerifyingKey::verify_strict`, without its
     /// per-call decompression of R (about 8 us, a fifth of a verification):
@@ -200,7 +170,7 @@ impl VerifyingKey for PreparedVerifier {
     /// - `verify` accepts only if the signature's R bytes equal the canonical
     ///   encoding of the recomputed point, so R is a canonical encoding of a
     ///   valid point, and s < L;
-    /// - an R of small order is refused by [`SMALL_ORDER`];
+    /// - an R of small order is refused by [`SMALL_ORDER`](super::SMALL_ORDER);
     /// - a public key of small order was refused when it was loaded.
     ///
     /// `tests::matches_verify_strict` checks the equivalence.
