@@ -625,6 +625,11 @@ impl Endpoint {
     /// cached key is erased, since a secret may have changed under the same
     /// epoch number. A keyring that forgets the highest epoch this endpoint
     /// held is refused: it would reopen old rekey messages.
+    ///
+    /// Otherwise the keyring is taken as given, active epoch and scheduled
+    /// retirements included: unlike [`Endpoint::with_keyring`], this is the
+    /// way back on purpose (sending under an older epoch again, or keeping
+    /// an epoch a rekey was retiring). Load only a keyring you trust.
     pub fn set_keyring(&mut self, keyring: Keyring) -> Result<(), KeyError> {
         if let (Some(old), new) = (self.keyring.max_epoch(), keyring.max_epoch())
             && new.is_none_or(|n| n < old)

@@ -695,7 +695,8 @@ pub(crate) type SecretBytes32 = Zeroizing<[u8; 32]>;
 /// so a closure cannot send under an older epoch again or cancel the
 /// retirement a rekey scheduled for the epochs a removed device knew.
 /// [`Endpoint::set_keyring`](crate::Endpoint::set_keyring) replaces a
-/// keyring, and refuses one whose highest epoch is lower.
+/// keyring as given, the deliberate way back, and refuses only one whose
+/// highest epoch is lower.
 ///
 /// ```compile_fail,E0594
 /// # use mqseal::*;

@@ -260,11 +260,29 @@ compile_error!("mqseal needs a crypto backend: enable the `ring` or `rustcrypto`
 mod tests {
     use super::*;
 
-    /// Every encoding of a point of small order: the seven y values, each
-    /// with either sign bit.
+    /// Every encoding of a point of small order that a lenient decoder
+    /// takes, built from the canonical table alone: each point's y (sign bit
+    /// cleared), its alias y + p where that is below 2^255 (y < 19), and
+    /// either sign bit.
     fn small_order_encodings() -> Vec<[u8; 32]> {
-        SMALL_ORDER_Y
-            .iter()
+        let mut ys: Vec<[u8; 32]> = Vec::new();
+        for point in SMALL_ORDER {
+            let mut y = point;
+            y[31] &= 0x7f;
+            if !ys.contains(&y) {
+                ys.push(y);
+            }
+        }
+        // y + p, for the y below 19: p = 2^255 - 19 is ed ff .. ff 7f.
+        for y in ys.clone() {
+            if y[1..].iter().all(|&b| b == 0) && y[0] < 19 {
+                let mut alias = [0xff; 32];
+                alias[0] = 0xed + y[0];
+                alias[31] = 0x7f;
+                ys.push(alias);
+            }
+        }
+        ys.iter()
             .flat_map(|y| {
                 let mut neg = *y;
                 neg[31] |= 0x80;
@@ -274,38 +292,46 @@ mod tests {
     }
 
     #[test]
-    fn has_small_order_agrees_with_dalek() {
-        // Every listed encoding: dalek refuses to decode it or finds it weak.
+    fn has_small_order_is_exactly_the_small_order_encodings() {
         let all = small_order_encodings();
         assert_eq!(all.len(), 14);
         for k in &all {
-            assert!(has_small_order(k));
+            assert!(has_small_order(k), "{k:02x?} not refused");
+            // Dangerous in ring: with s = 0, sB - hA = -hA is a point of
+            // small order, and h (a hash of R, A and the message) makes it
+            // equal R for about one (R, message) pair in eight.
+            let key = ::ring::signature::UnparsedPublicKey::new(&::ring::signature::ED25519, k);
+            let forgeable = (0..64u8).any(|m| {
+                SMALL_ORDER.iter().any(|r| {
+                    let mut forged = [0u8; 64];
+                    forged[..32].copy_from_slice(r);
+                    key.verify(&[m], &forged).is_ok()
+                })
+            });
+            assert!(forgeable, "{k:02x?}");
+            // And small order for dalek too (refused or weak).
             if let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(k) {
                 assert!(key.is_weak(), "{k:02x?} decodes to a point of large order");
             }
         }
-        // The canonical table is among them.
-        for k in &SMALL_ORDER {
-            assert!(all.contains(k));
+        // Neighbours of every listed value are not refused.
+        for k in &all {
+            for delta in [1u8, 2] {
+                let mut n = *k;
+                n[0] = n[0].wrapping_add(delta);
+                if !all.contains(&n) {
+                    assert!(!has_small_order(&n), "{n:02x?} refused");
+                }
+            }
         }
-        // Real keys and arbitrary decodable bytes: weak exactly when listed.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for i in 0..20_000u32 {
-            let mut k = [0u8; 32];
-            for chunk in k.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes());
-            }
-            if i % 2 == 0 {
-                k = ed25519_dalek::SigningKey::from_bytes(&k)
-                    .verifying_key()
-                    .to_bytes();
-            }
-            if let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&k) {
-                assert_eq!(key.is_weak(), has_small_order(&k), "{k:02x?}");
-            }
+        // Real keys are never refused.
+        for seed in 0..500u16 {
+            let mut s = [0u8; 32];
+            s[..2].copy_from_slice(&seed.to_le_bytes());
+            let public = ed25519_dalek::SigningKey::from_bytes(&s)
+                .verifying_key()
+                .to_bytes();
+            assert!(!has_small_order(&public));
         }
     }
 

@@ -245,6 +245,20 @@ mod small_order_tests {
     }
 
     #[test]
+    fn the_r_check_refuses_a_forgery_that_raw_ring_accepts() {
+        // A verifier built around the identity key, past the load check: raw
+        // ring accepts R = identity, s = 0 under it; the R check refuses.
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&IDENTITY);
+        assert!(
+            signature::UnparsedPublicKey::new(&signature::ED25519, &IDENTITY)
+                .verify(b"msg", &forged)
+                .is_ok()
+        );
+        assert!(PreparedVerifier(IDENTITY).verify(b"msg", &forged).is_err());
+    }
+
+    #[test]
     fn an_r_of_small_order_is_refused_and_honest_signatures_verify() {
         let signer = PROVIDER.ed25519.signing_key(&[7; 32]);
         let verifier = PROVIDER
