@@ -202,6 +202,13 @@ pub(crate) const SMALL_ORDER: [[u8; 32]; 8] = {
     t
 };
 
+/// Whether a signature's R is one of the points of small order (canonical
+/// encodings only: both providers' verification compares R's bytes with the
+/// canonical encoding of the recomputed point, so no other encoding passes).
+pub(crate) fn has_small_order_r(sig: &[u8; 64]) -> bool {
+    SMALL_ORDER.iter().any(|p| p[..] == sig[..32])
+}
+
 /// The y coordinates of the points of small order, as 255-bit values: the
 /// canonical ones (1, p - 1, 0 and the two of the order-8 points) and the
 /// non-canonical aliases p and p + 1 of 0 and 1. A public key whose bytes,

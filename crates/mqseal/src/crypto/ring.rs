@@ -7,7 +7,7 @@ use ring::{aead, digest, hkdf, hmac, rand, signature};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Hash, Kdf, MacAlgorithm, MacKey,
-    SMALL_ORDER, SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey, has_small_order,
+    SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey, has_small_order, has_small_order_r,
 };
 
 /// Every primitive from ring.
@@ -197,7 +197,7 @@ impl VerifyingKey for PreparedVerifier {
     /// as the default provider does: the two providers accept the same
     /// signatures.
     fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
-        if SMALL_ORDER.iter().any(|p| p[..] == sig[..32]) {
+        if has_small_order_r(sig) {
             return Err(CryptoError);
         }
         signature::UnparsedPublicKey::new(&signature::ED25519, &self.0)
@@ -220,6 +220,7 @@ impl SecureRandom for Random {
 #[cfg(test)]
 mod small_order_tests {
     use super::*;
+    use crate::crypto::SMALL_ORDER;
 
     /// The identity's encoding, and a signature R = identity, s = 0: it
     /// verifies any message under the identity key.

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Hash, Kdf, MacAlgorithm, MacKey,
-    SMALL_ORDER, SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey,
+    SecureRandom, SignatureAlgorithm, SigningKey, VerifyingKey, has_small_order_r,
 };
 
 /// Every primitive from the RustCrypto crates.
@@ -170,12 +170,12 @@ impl VerifyingKey for PreparedVerifier {
     /// - `verify` accepts only if the signature's R bytes equal the canonical
     ///   encoding of the recomputed point, so R is a canonical encoding of a
     ///   valid point, and s < L;
-    /// - an R of small order is refused by [`SMALL_ORDER`](super::SMALL_ORDER);
+    /// - an R of small order is refused by [`has_small_order_r`];
     /// - a public key of small order was refused when it was loaded.
     ///
     /// `tests::matches_verify_strict` checks the equivalence.
     fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> Result<(), CryptoError> {
-        if SMALL_ORDER.iter().any(|p| p[..] == sig[..32]) {
+        if has_small_order_r(sig) {
             return Err(CryptoError);
         }
         let sig = ed25519_dalek::Signature::from_bytes(sig);
@@ -194,6 +194,7 @@ impl SecureRandom for Random {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SMALL_ORDER;
     use ed25519_dalek::Signer as _;
 
     #[test]
