@@ -742,8 +742,7 @@ impl<'a> KeyringEdit<'a> {
 
     /// [`Keyring::add`], for an epoch above every epoch held or retired.
     pub fn add(&mut self, epoch: u32, secret: GroupSecret) -> Result<(), KeyError> {
-        self.forward_add(epoch)?;
-        self.keyring.add(epoch, secret)
+        self.add_at(epoch, secret, now_ms())
     }
 
     /// [`Keyring::add_at`], for an epoch above every epoch held or retired.
@@ -774,11 +773,13 @@ impl<'a> KeyringEdit<'a> {
         self.keyring.promote_with_grace(epoch, now_ms, grace)
     }
 
+    /// A number held or retired is left to `Keyring::add_at`, which refuses
+    /// it as `EpochExists`.
     fn forward_add(&self, epoch: u32) -> Result<(), KeyError> {
         match self.keyring.max_epoch() {
-            // A number held or retired keeps its own error.
-            Some(_) if self.keyring.state(epoch).is_some() => Err(KeyError::EpochExists(epoch)),
-            Some(current) if epoch < current => Err(KeyError::NotForward { epoch, current }),
+            Some(current) if epoch < current && self.keyring.state(epoch).is_none() => {
+                Err(KeyError::NotForward { epoch, current })
+            }
             _ => Ok(()),
         }
     }
