@@ -104,8 +104,12 @@ impl Shared {
         f(&mut self.endpoint())
     }
 
+    fn counts(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn stats(&self) -> Stats {
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut stats = self.counts().clone();
         stats.published = self.published.load(Ordering::Relaxed);
         stats
     }
@@ -130,8 +134,7 @@ impl Shared {
         // Lock order: the endpoint, then the counts (`stats` alone takes
         // only the counts).
         let mut endpoint = self.endpoint();
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        match open_message(&mut endpoint, &mut stats, msg) {
+        match open_message(&mut endpoint, &mut self.counts(), msg) {
             Delivery::Accepted(m) => SecureEvent::Message(m),
             Delivery::Rejected(r) => SecureEvent::Rejected(r),
             Delivery::Duplicate { topic } => SecureEvent::Duplicate { topic },
