@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use mqseal::*;
 use mqseal_broker::EmbeddedBroker;
-use mqseal_rumqttc::rumqttc::{self, AsyncClient, Event, MqttOptions, Packet};
+use mqseal_rumqttc::rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use mqseal_rumqttc::{QoS, SecureAsyncClient, SecureEvent};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -38,6 +38,8 @@ const BATCH: u64 = 2_000;
 /// Messages per batch in the paired mode.
 const PAIRED_BATCH: u64 = 100_000;
 const PAYLOAD: [u8; 64] = [0x5a; 64];
+/// The QoS levels measured (mqseal-rumqttc's `QoS` is rumqttc's).
+const QOS_LEVELS: [(&str, QoS); 2] = [("0", QoS::AtMostOnce), ("1", QoS::AtLeastOnce)];
 const TOPIC: &str = "bench/e2e";
 
 fn options(id: &str, port: u16) -> MqttOptions {
@@ -65,7 +67,7 @@ fn endpoint_with(id: &str, protection: Protection) -> Endpoint {
 }
 
 /// Sends `n` messages and returns the time until the subscriber has them all.
-async fn plain(port: u16, qos: rumqttc::QoS, n: u64, run: u64, payload: &[u8]) -> Duration {
+async fn plain(port: u16, qos: QoS, n: u64, run: u64, payload: &[u8]) -> Duration {
     let (sub, mut sub_loop) = AsyncClient::new(options(&format!("ps{run}"), port), 1000);
     let (tx, mut done) = mpsc::channel(1);
     let (ready_tx, mut ready) = mpsc::channel(1);
@@ -170,17 +172,15 @@ fn e2e(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH));
     group.sample_size(10);
     let mut run = 0u64;
-    for (name, raw_qos, qos) in [
-        ("qos0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
-        ("qos1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
-    ] {
-        group.bench_function(BenchmarkId::new("plain", name), |b| {
+    for (level, qos) in QOS_LEVELS {
+        let name = format!("qos{level}");
+        group.bench_function(BenchmarkId::new("plain", &name), |b| {
             b.iter_custom(|iters| {
                 run += 1;
-                rt.block_on(plain(port, raw_qos, BATCH * iters, run, &PAYLOAD))
+                rt.block_on(plain(port, qos, BATCH * iters, run, &PAYLOAD))
             })
         });
-        group.bench_function(BenchmarkId::new("mqseal", name), |b| {
+        group.bench_function(BenchmarkId::new("mqseal", &name), |b| {
             b.iter_custom(|iters| {
                 run += 1;
                 rt.block_on(sealed(port, qos, BATCH * iters, run))
@@ -217,23 +217,17 @@ fn paired(rounds: usize) {
         "| pair, {PAIRED_BATCH} messages per batch | A msgs/s | B msgs/s | rate A / rate B: median of {rounds} rounds (quartiles) |"
     );
     println!("|---|---|---|---|");
-    for (name, raw_qos, qos) in [
-        ("0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
-        ("1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
-    ] {
+    for (name, qos) in QOS_LEVELS {
         pair_rows(
             &format!("QoS {name}: A mqseal / B plain rumqttc, 64 B"),
             rounds,
             || rt.block_on(sealed(port, qos, PAIRED_BATCH, next())),
-            || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &PAYLOAD)),
+            || rt.block_on(plain(port, qos, PAIRED_BATCH, next(), &PAYLOAD)),
         );
     }
     // The adapter alone: mqseal's clients with a plaintext policy.
     let adapter_only = |id: &str| endpoint_with(id, Protection::insecure_plaintext());
-    for (name, raw_qos, qos) in [
-        ("0", rumqttc::QoS::AtMostOnce, QoS::AtMostOnce),
-        ("1", rumqttc::QoS::AtLeastOnce, QoS::AtLeastOnce),
-    ] {
+    for (name, qos) in QOS_LEVELS {
         pair_rows(
             &format!(
                 "QoS {name}: A mqseal's clients with an insecure_plaintext policy / B plain rumqttc, 64 B"
@@ -248,15 +242,15 @@ fn paired(rounds: usize) {
                     adapter_only,
                 ))
             },
-            || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &PAYLOAD)),
+            || rt.block_on(plain(port, qos, PAIRED_BATCH, next(), &PAYLOAD)),
         );
         pair_rows(
             &format!(
                 "QoS {name}: A plain rumqttc, {envelope_len} B (the envelope's size) / B plain, 64 B"
             ),
             rounds,
-            || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &padded)),
-            || rt.block_on(plain(port, raw_qos, PAIRED_BATCH, next(), &PAYLOAD)),
+            || rt.block_on(plain(port, qos, PAIRED_BATCH, next(), &padded)),
+            || rt.block_on(plain(port, qos, PAIRED_BATCH, next(), &PAYLOAD)),
         );
     }
 }
