@@ -114,10 +114,15 @@ impl Shared {
         stats
     }
 
+    /// An exact-size envelope, which rumqttc turns into `Bytes` without
+    /// another allocation. Sealing into a vector with room for the longest
+    /// header and trailer (about 200 bytes for a 64-byte payload) cost a
+    /// second allocation there, and a larger allocation on the publishing
+    /// thread that the event loop's thread frees: through the embedded
+    /// broker, some runs then fell into a slow mode, with seals taking about
+    /// 600 ns instead of 170 ns (see `docs/performance.md`).
     fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.endpoint().seal_into(topic, payload, &mut out)?;
-        Ok(out)
+        self.endpoint().seal(topic, payload)
     }
 
     fn event(&self, event: Event) -> SecureEvent {

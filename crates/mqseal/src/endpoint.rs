@@ -837,25 +837,45 @@ impl Endpoint {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        // Room for the longest header and trailer, so that a reused `out`
+        // does not reallocate when the counter's encoding grows.
+        self.seal_vec(topic, payload, out, |_| MAX_HEADER_LEN + MAX_TRAILER_LEN)
+    }
+
+    /// Seals `payload` for `topic` into a new vector of exactly the
+    /// envelope's length: no spare capacity, so that a client library can
+    /// take it over as its buffer (`bytes::Bytes::from`, as rumqttc does)
+    /// without another allocation. To reuse one buffer, use
+    /// [`Endpoint::seal_into`].
+    pub fn seal(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.seal_vec(topic, payload, &mut out, |p| {
+            p.header_len + p.suite.trailer_len()
+        })?;
+        Ok(out)
+    }
+
+    /// `seal_into` and `seal`: `out` is cleared and given room for the payload
+    /// and `room(prepared)` more bytes.
+    #[inline(always)]
+    fn seal_vec(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        room: impl FnOnce(&Prepared) -> usize,
+    ) -> Result<(), Error> {
         out.clear();
         let Some(prep) = self.prepare(topic, payload.len())? else {
+            out.reserve_exact(payload.len());
             out.extend_from_slice(payload);
             return Ok(());
         };
-        // Room for the longest header and trailer, so that a reused `out`
-        // does not reallocate when the counter's encoding grows.
-        out.reserve(MAX_HEADER_LEN + payload.len() + MAX_TRAILER_LEN);
+        out.reserve_exact(room(&prep) + payload.len());
         out.resize(prep.header_len, 0);
         out.extend_from_slice(payload);
         self.protect(&prep, topic, out, prep.header_len)?;
         Ok(())
-    }
-
-    /// Seals `payload` for `topic` into a new vector.
-    pub fn seal(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.seal_into(topic, payload, &mut out)?;
-        Ok(out)
     }
 
     /// Seals the payload in `buf` in place and returns the envelope, which is

@@ -150,3 +150,29 @@ fn the_counter_counts() {
     });
     assert_eq!(n, 2, "an allocation and a reallocation");
 }
+
+/// `Endpoint::seal` makes one allocation per message, of exactly the
+/// envelope's length: a vector with spare capacity would cost a client
+/// library that takes it over (`bytes::Bytes::from`, as rumqttc does)
+/// another allocation, and cost the allocator a larger size class.
+#[test]
+fn seal_allocates_the_envelope_once_and_exactly() {
+    for suite in Suite::ALL {
+        for len in [0, 1, 64, 4096] {
+            let provider = crypto::default_provider();
+            let mut tx = fixture::sender(suite, provider, 1_000_000);
+            let mut rx = fixture::receiver(suite, provider, false);
+            let payload = vec![0x3c; len];
+            // The first message creates the sender's state.
+            tx.seal(fixture::TOPIC, &payload).unwrap();
+            for _ in 0..100 {
+                let (sealed, allocations) = count(|| tx.seal(fixture::TOPIC, &payload));
+                let mut sealed = sealed.unwrap();
+                assert_eq!(allocations, 1, "{suite} ({len} B)");
+                assert_eq!(sealed.capacity(), sealed.len(), "{suite} ({len} B)");
+                let opened = rx.open_in_place(fixture::TOPIC, &mut sealed).unwrap();
+                assert_eq!(opened.payload, payload, "{suite} ({len} B)");
+            }
+        }
+    }
+}
