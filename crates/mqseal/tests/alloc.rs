@@ -5,7 +5,8 @@
 //! and key cache), sealing with `seal_in_place` (a reused `SealBuffer`) and
 //! `seal_into` (a reused `Vec`), and opening with `open_in_place` and
 //! `open_into` (a reused `Vec`), allocate nothing: for every suite, with the
-//! ring provider and with the default provider, with replay protection on.
+//! provider of every backend compiled in and with the default provider, with
+//! replay protection on.
 //!
 //! The counting allocator lives in `mqseal-alloc-counter` (under `benches/`),
 //! because implementing `GlobalAlloc` needs `unsafe`, which mqseal's lints
@@ -20,7 +21,9 @@
 //! `MemoryCounterStore` also reserves without allocating, once its map holds
 //! the sender's entry.
 
-use mqseal::crypto::{self, CryptoProvider};
+mod common;
+
+use mqseal::crypto;
 use mqseal::internal::fixture;
 use mqseal::{Endpoint, SealBuffer, Suite};
 use mqseal_alloc_counter::{CountingAlloc, count};
@@ -29,10 +32,6 @@ use mqseal_alloc_counter::{CountingAlloc, count};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const MESSAGES: usize = 10_000;
-
-fn providers() -> [&'static CryptoProvider; 2] {
-    [&crypto::ring::PROVIDER, crypto::default_provider()]
-}
 
 /// Allocations per API over `messages` messages, after a warm-up.
 #[derive(Debug, Default, PartialEq)]
@@ -103,7 +102,7 @@ fn measure(tx: &mut Endpoint, rx: &mut Endpoint, topic: &str, payload: &[u8], n:
 
 #[test]
 fn seal_and_open_allocate_nothing_per_message() {
-    for provider in providers() {
+    for provider in common::providers() {
         for suite in Suite::ALL {
             // Signed suites are about 100x slower; 2 000 messages still cover
             // every API 1 000 times.

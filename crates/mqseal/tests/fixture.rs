@@ -3,6 +3,8 @@
 //! corpus (made from `docs/vectors/` by `fuzz/make_corpus.py`) starts past
 //! authentication, and its sender seals what the vectors say.
 
+mod common;
+
 use std::path::PathBuf;
 
 use mqseal::counter::{CounterScope, CounterStore, Role};
@@ -24,7 +26,7 @@ fn vectors() -> Vec<(Suite, Value)> {
 #[test]
 fn fixture_receiver_opens_every_vector_case() {
     for (suite, v) in vectors() {
-        for provider in [&crypto::ring::PROVIDER, crypto::default_provider()] {
+        for provider in common::providers() {
             let mut rx = fixture::receiver(suite, provider, false);
             for case in v["cases"].as_array().unwrap() {
                 let topic = case["topic"].as_str().unwrap();

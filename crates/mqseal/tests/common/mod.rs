@@ -7,6 +7,23 @@ use mqseal::crypto::CryptoProvider;
 use mqseal::*;
 
 pub const SECRET: [u8; 32] = [0x42; 32];
+
+/// Every backend compiled in, then the default provider when it is a third
+/// one (ring with dalek's Ed25519, when both features are on), so that a
+/// test builds and runs with either feature alone.
+pub fn providers() -> Vec<&'static CryptoProvider> {
+    let mut all: Vec<&'static CryptoProvider> = vec![
+        #[cfg(feature = "ring")]
+        &mqseal::crypto::ring::PROVIDER,
+        #[cfg(feature = "rustcrypto")]
+        &mqseal::crypto::rustcrypto::PROVIDER,
+    ];
+    let default = mqseal::crypto::default_provider();
+    if all.iter().all(|p| p.name != default.name) {
+        all.push(default);
+    }
+    all
+}
 pub const SEED: [u8; 32] = [0x07; 32];
 pub const NOW_MS: u64 = 1_795_000_000_000;
 
