@@ -21,6 +21,9 @@
 //! AES-256-GCM vs raw ring (64 B, 1 KiB, 64 KiB), COSE_Encrypt0 vs mqseal
 //! (64 B), and the signing suites vs raw ed25519-dalek sign + verify.
 //!
+//! `aad-sweep [ROUNDS]` times raw ring seal+open at 64 B with associated
+//! data of 0 to 48 bytes, to show what its length costs inside ring.
+//!
 //! `split [ROUNDS]` times seal and open apart at 64 B, each next to raw ring
 //! with the fixture's 24-byte AAD, so that what mqseal adds to each side
 //! can be read off (medians of per-round times per message).
@@ -248,12 +251,49 @@ fn paired(rounds: usize) {
     }
 }
 
+/// Raw ring AES-256-GCM seal+open of 64 B with associated data of 0 to 48
+/// bytes: ring hashes whole 16-byte blocks of it in one call and a partial
+/// last block in another. Prints the median time per seal+open of each
+/// length over `rounds` rounds of 100 000 (lengths interleaved per round).
+fn aad_sweep(rounds: usize) {
+    use std::time::Instant;
+    const LENS: [usize; 7] = [0, 8, 16, 24, 32, 40, 48];
+    const N: u32 = 100_000;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).expect("key"));
+    let aad = [0x33u8; 48];
+    let mut times = vec![Vec::with_capacity(rounds); LENS.len()];
+    for _ in 0..rounds {
+        for (len, t) in LENS.iter().zip(&mut times) {
+            let mut buf = [0u8; 64];
+            let start = Instant::now();
+            for i in 0..N {
+                let mut nonce = [0u8; 12];
+                nonce[8..].copy_from_slice(&i.to_be_bytes());
+                let nonce = || Nonce::assume_unique_for_key(nonce);
+                let aad = || Aad::from(&aad[..*len]);
+                let tag = key
+                    .seal_in_place_separate_tag(nonce(), aad(), &mut buf)
+                    .expect("seal");
+                let tag = std::hint::black_box(tag);
+                key.open_in_place_separate_tag(nonce(), aad(), tag, &mut buf, 0..)
+                    .expect("open");
+            }
+            t.push(start.elapsed().as_nanos() as f64 / f64::from(N));
+        }
+    }
+    println!("| AAD bytes | ns per seal+open, 64 B (median of {rounds}) |\n|---|---|");
+    for (len, t) in LENS.iter().zip(&mut times) {
+        println!("| {len} | {:.1} |", mqseal_benches::median(t));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     match arg(0, "mqseal").as_str() {
         "paired" => paired(mqseal_benches::rounds(&arg(1, "2000"))),
         "split" => split(mqseal_benches::rounds(&arg(1, "2000"))),
+        "aad-sweep" => aad_sweep(mqseal_benches::rounds(&arg(1, "15"))),
         mode @ ("ring" | "ring-aad") => {
             let size: usize = arg(1, "64").parse().expect("size");
             let n: u64 = arg(2, "100000").parse().expect("count");
