@@ -837,9 +837,7 @@ impl Endpoint {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        // Room for the longest header and trailer, so that a reused `out`
-        // does not reallocate when the counter's encoding grows.
-        self.seal_vec(topic, payload, out, |_| MAX_HEADER_LEN + MAX_TRAILER_LEN)
+        self.seal_vec(topic, payload, out, false)
     }
 
     /// Seals `payload` for `topic` into a new vector of exactly the
@@ -849,32 +847,46 @@ impl Endpoint {
     /// [`Endpoint::seal_into`].
     pub fn seal(&mut self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        self.seal_vec(topic, payload, &mut out, |p| {
-            p.header_len + p.suite.trailer_len()
-        })?;
+        self.seal_vec(topic, payload, &mut out, true)?;
         Ok(out)
     }
 
-    /// `seal_into` and `seal`: `out` is cleared and given room for the payload
-    /// and `room(prepared)` more bytes.
+    /// `seal_into` (`exact` false) and `seal` (`exact` true). `out` is
+    /// cleared first.
     #[inline(always)]
     fn seal_vec(
         &mut self,
         topic: &str,
         payload: &[u8],
         out: &mut Vec<u8>,
-        room: impl FnOnce(&Prepared) -> usize,
+        exact: bool,
     ) -> Result<(), Error> {
+        // A reused buffer grows amortized, so that it settles when payloads
+        // grow; a new one gets exactly the envelope's length.
+        let reserve = if exact {
+            Vec::reserve_exact
+        } else {
+            Vec::reserve
+        };
         out.clear();
         let Some(prep) = self.prepare(topic, payload.len())? else {
-            out.reserve_exact(payload.len());
+            reserve(out, payload.len());
             out.extend_from_slice(payload);
             return Ok(());
         };
-        out.reserve_exact(room(&prep) + payload.len());
+        let extra = if exact {
+            prep.header_len + prep.suite.trailer_len()
+        } else {
+            // Room for the longest header and trailer, so that a reused
+            // buffer does not reallocate when the counter's encoding grows.
+            MAX_HEADER_LEN + MAX_TRAILER_LEN
+        };
+        reserve(out, extra + payload.len());
         out.resize(prep.header_len, 0);
         out.extend_from_slice(payload);
-        self.protect(&prep, topic, out, prep.header_len)?;
+        // On an error, `out` is left empty rather than holding the payload.
+        self.protect(&prep, topic, out, prep.header_len)
+            .inspect_err(|_| out.clear())?;
         Ok(())
     }
 

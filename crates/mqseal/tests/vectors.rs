@@ -1,13 +1,16 @@
 //! Known-answer vectors in `docs/vectors/`, one file per suite.
 //!
 //! The test regenerates every file from fixed keys with each backend and
-//! checks that the committed files are byte-for-byte what both produce, then
-//! opens every committed envelope with each backend and checks every negative
+//! checks that the committed files are byte-for-byte what every backend
+//! compiled in (and the default provider) produces, then opens every
+//! committed envelope with each and checks every negative
 //! vector's rejection. To rewrite the files after a deliberate format change:
 //!
 //! ```text
 //! MQSEAL_REGENERATE_VECTORS=1 cargo test -p mqseal --test vectors
 //! ```
+
+mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -293,15 +296,6 @@ fn generate(provider: &'static CryptoProvider, suite: Suite) -> VectorFile {
     }
 }
 
-fn providers() -> Vec<&'static CryptoProvider> {
-    vec![
-        #[cfg(feature = "ring")]
-        &mqseal::crypto::ring::PROVIDER,
-        #[cfg(feature = "rustcrypto")]
-        &mqseal::crypto::rustcrypto::PROVIDER,
-    ]
-}
-
 /// Serialises the two tests: with regeneration on, one writes what the other reads.
 static FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -316,7 +310,7 @@ fn committed_vectors_match_every_backend() {
     let _guard = FILES.lock().unwrap_or_else(|e| e.into_inner());
     let regenerate = std::env::var_os("MQSEAL_REGENERATE_VECTORS").is_some();
     for suite in Suite::ALL {
-        let texts: Vec<String> = providers()
+        let texts: Vec<String> = common::providers()
             .into_iter()
             .map(|p| serde_json::to_string_pretty(&generate(p, suite)).unwrap() + "\n")
             .collect();
@@ -344,7 +338,7 @@ fn committed_vectors_open_and_negatives_are_rejected() {
         let p = path(suite);
         let file: VectorFile = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(Suite::from_id(file.suite_id), Some(suite));
-        for provider in providers() {
+        for provider in common::providers() {
             let mut rx = opener(provider, &file, file.now_ms);
             for c in &file.cases {
                 let env = hex::decode(&c.envelope).unwrap();

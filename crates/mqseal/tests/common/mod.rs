@@ -7,6 +7,8 @@ use mqseal::crypto::CryptoProvider;
 use mqseal::*;
 
 pub const SECRET: [u8; 32] = [0x42; 32];
+pub const SEED: [u8; 32] = [0x07; 32];
+pub const NOW_MS: u64 = 1_795_000_000_000;
 
 /// Every backend compiled in, then the default provider when it is a third
 /// one (ring with dalek's Ed25519, when both features are on), so that a
@@ -24,8 +26,6 @@ pub fn providers() -> Vec<&'static CryptoProvider> {
     }
     all
 }
-pub const SEED: [u8; 32] = [0x07; 32];
-pub const NOW_MS: u64 = 1_795_000_000_000;
 
 /// A policy with one rule per suite, plus freshness and plaintext topics.
 pub fn policy() -> Policy {
