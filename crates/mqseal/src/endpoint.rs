@@ -621,28 +621,100 @@ impl Endpoint {
         &self.keyring
     }
 
-    /// Replaces the keyring (for instance, reloaded from its file). Every
-    /// cached key is erased, since a secret may have changed under the same
-    /// epoch number. A keyring that forgets the highest epoch this endpoint
-    /// held is refused: it would reopen old rekey messages.
+    /// Replaces the keyring (for instance, reloaded from its file), moving
+    /// forward only. Every cached key is erased, since a secret may have
+    /// changed under the same epoch number. Refused, with the keyring left
+    /// as it was:
     ///
-    /// Otherwise the keyring is taken as given, active epoch and scheduled
-    /// retirements included: unlike [`Endpoint::with_keyring`], this is the
-    /// way back on purpose (sending under an older epoch again, or keeping
-    /// an epoch a rekey was retiring). Load only a keyring you trust.
+    /// - a keyring whose highest epoch is below the highest this endpoint
+    ///   held ([`KeyError::Rollback`]): it would reopen old rekey messages;
+    /// - one whose active epoch is below the active one
+    ///   ([`KeyError::NotForward`]): it would send under an older epoch
+    ///   again;
+    /// - one that still accepts an epoch this endpoint retired, or accepts
+    ///   one longer than the retirement scheduled for it here
+    ///   ([`KeyError::Unretired`]): it would undo what a rekey did to the
+    ///   epochs a removed device knew.
+    ///
+    /// A keyring file written before a rekey that this endpoint applied is
+    /// refused for these reasons: load the newest keyring. To go back on
+    /// purpose, use [`Endpoint::danger_replace_keyring`].
+    ///
+    /// ```
+    /// # use mqseal::*;
+    /// # use std::time::Duration;
+    /// # let policy = Policy::builder().rule("t", Protection::mac())?.build();
+    /// let stale = Keyring::new(1, GroupSecret::from_bytes([1; 32]));
+    /// let mut ep = Endpoint::builder(policy).keyring(stale.clone()).build()?;
+    /// // A rekey: epoch 2 sends, epoch 1 retires in ten minutes.
+    /// ep.with_keyring(|k| {
+    ///     k.add(2, GroupSecret::from_bytes([2; 32]))?;
+    ///     k.promote_with_grace(2, 0, Duration::from_secs(600)).map(|_| ())
+    /// })?;
+    /// // Reloading the file as it was before the rekey is refused...
+    /// let mut file = stale.clone();
+    /// file.add(2, GroupSecret::from_bytes([2; 32]))?;
+    /// assert!(matches!(ep.set_keyring(file), Err(KeyError::NotForward { .. })));
+    /// assert_eq!(ep.keyring().active().unwrap().0, 2);
+    /// # Ok::<(), mqseal::Error>(())
+    /// ```
     pub fn set_keyring(&mut self, keyring: Keyring) -> Result<(), KeyError> {
-        if let (Some(old), new) = (self.keyring.max_epoch(), keyring.max_epoch())
-            && new.is_none_or(|n| n < old)
-        {
-            return Err(KeyError::Rollback {
-                held: old,
-                given: new,
-            });
+        self.refuse_rollback(&keyring)?;
+        self.refuse_going_back(&keyring)?;
+        self.replace_keyring(keyring);
+        Ok(())
+    }
+
+    /// Replaces the keyring as given, active epoch and retirement schedule
+    /// included, refusing only one whose highest epoch is below the highest
+    /// this endpoint held ([`KeyError::Rollback`]). This is the way back on
+    /// purpose, which [`Endpoint::set_keyring`] refuses: sending under an
+    /// older epoch again, or accepting an epoch that a rekey retired or was
+    /// retiring, which a removed device may know. Load only a keyring you
+    /// trust.
+    pub fn danger_replace_keyring(&mut self, keyring: Keyring) -> Result<(), KeyError> {
+        self.refuse_rollback(&keyring)?;
+        self.replace_keyring(keyring);
+        Ok(())
+    }
+
+    fn refuse_rollback(&self, keyring: &Keyring) -> Result<(), KeyError> {
+        match (self.keyring.max_epoch(), keyring.max_epoch()) {
+            (Some(held), given) if given.is_none_or(|n| n < held) => {
+                Err(KeyError::Rollback { held, given })
+            }
+            _ => Ok(()),
         }
+    }
+
+    /// [`Endpoint::set_keyring`]'s forward-only rule.
+    fn refuse_going_back(&self, keyring: &Keyring) -> Result<(), KeyError> {
+        if let (Some((current, _)), Some((epoch, _))) = (self.keyring.active(), keyring.active())
+            && epoch < current
+        {
+            return Err(KeyError::NotForward { epoch, current });
+        }
+        for (epoch, state) in self.keyring.all_epochs() {
+            // Whether the new keyring accepts `epoch`, and until when.
+            if keyring.get(epoch).is_none() {
+                continue;
+            }
+            let longer = match (state, self.keyring.retire_at_ms(epoch)) {
+                (EpochState::Retired, _) => true,
+                (_, Some(at)) => keyring.retire_at_ms(epoch).is_none_or(|t| t > at),
+                (_, None) => false,
+            };
+            if longer {
+                return Err(KeyError::Unretired { epoch });
+            }
+        }
+        Ok(())
+    }
+
+    fn replace_keyring(&mut self, keyring: Keyring) {
         self.keyring = keyring;
         self.clear_key_caches();
         self.reconcile_keys();
-        Ok(())
     }
 
     /// Changes the keyring (add, promote, retire, ratchet) and then erases
@@ -670,7 +742,9 @@ impl Endpoint {
     /// the highest held, or promote one below the active epoch, so it can
     /// neither go back to an older epoch nor put another secret under a used
     /// epoch number. To replace a keyring, use [`Endpoint::set_keyring`],
-    /// which refuses one whose highest epoch is lower.
+    /// which moves forward only too (and may put another secret under the
+    /// same epoch number, as a reloaded file can); to go back on purpose,
+    /// [`Endpoint::danger_replace_keyring`].
     pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut KeyringEdit<'_>) -> R) -> R {
         let r = f(&mut KeyringEdit::new(&mut self.keyring));
         self.reconcile_keys();

@@ -347,15 +347,28 @@ pub enum KeyError {
     },
     /// An endpoint's keyring moves forward only: through
     /// [`KeyringEdit`](crate::KeyringEdit), a new epoch must be above every
-    /// epoch held or retired, and a promoted one not below the active epoch.
+    /// epoch held or retired, and a promoted one not below the active epoch;
+    /// through [`Endpoint::set_keyring`](crate::Endpoint::set_keyring), the
+    /// new active epoch must not be below the active one.
     #[error(
-        "epoch {epoch} is below epoch {current}: an endpoint's keyring moves forward only (to go back on purpose, build a keyring and use Endpoint::set_keyring)"
+        "epoch {epoch} is below epoch {current}: an endpoint's keyring moves forward only (to go back on purpose, use Endpoint::danger_replace_keyring)"
     )]
     NotForward {
-        /// The epoch given.
+        /// The epoch given (the new keyring's active epoch, for `set_keyring`).
         epoch: u32,
-        /// The highest epoch held (when adding) or the active one (when promoting).
+        /// The highest epoch held (when adding) or the active one (when
+        /// promoting or replacing).
         current: u32,
+    },
+    /// A replacement keyring ([`Endpoint::set_keyring`](crate::Endpoint::set_keyring))
+    /// still accepts an epoch this endpoint retired, or accepts one longer
+    /// than the retirement scheduled for it here.
+    #[error(
+        "epoch {epoch} is retired or scheduled to retire here, and the new keyring would accept it again or longer: load the newest keyring (to do so on purpose, use Endpoint::danger_replace_keyring)"
+    )]
+    Unretired {
+        /// The epoch.
+        epoch: u32,
     },
     /// A replacement keyring forgets epochs this endpoint held.
     #[error(

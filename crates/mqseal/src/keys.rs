@@ -695,8 +695,8 @@ pub(crate) type SecretBytes32 = Zeroizing<[u8; 32]>;
 /// so a closure cannot send under an older epoch again or cancel the
 /// retirement a rekey scheduled for the epochs a removed device knew.
 /// [`Endpoint::set_keyring`](crate::Endpoint::set_keyring) replaces a
-/// keyring as given, the deliberate way back, and refuses only one whose
-/// highest epoch is lower.
+/// keyring, under the same forward-only rule; the deliberate way back is
+/// [`Endpoint::danger_replace_keyring`](crate::Endpoint::danger_replace_keyring).
 ///
 /// ```compile_fail,E0594
 /// # use mqseal::*;

@@ -820,6 +820,105 @@ fn set_keyring_refuses_a_rollback_and_keeps_the_keyring() {
     assert_eq!(rx.open("fleet/a", &env).unwrap().0, b"epoch 2");
 }
 
+/// The keyring files an operator would reload: epochs 1 and 2, with epoch 2
+/// staged (`promoted` false) or promoted, epoch 1 then kept without a
+/// retirement schedule.
+fn file_keyring(promoted: bool) -> Keyring {
+    let mut k = Keyring::new_at(1, secret(1), T0);
+    k.add_at(2, secret(2), T0).unwrap();
+    if promoted {
+        k.promote(2).unwrap();
+    }
+    k
+}
+
+/// An endpoint after a rekey: epoch 2 sends, epoch 1 retires after `GRACE`.
+fn rekeyed(clock: &ManualClock) -> Endpoint {
+    let mut ep = device("dev", Keyring::new_at(1, secret(1), T0), clock);
+    ep.with_keyring(|k| {
+        k.add_at(2, secret(2), T0)?;
+        k.promote_with_grace(2, T0, GRACE).map(|_| ())
+    })
+    .unwrap();
+    ep
+}
+
+fn sends_under(ep: &mut Endpoint) -> u32 {
+    let env = ep.seal("fleet/a", b"x").unwrap();
+    mqseal::internal::parse_envelope(&env).unwrap().header.epoch
+}
+
+#[test]
+fn set_keyring_refuses_an_older_active_epoch_and_keeps_the_keyring() {
+    let clock = ManualClock::new(T0);
+    let mut ep = rekeyed(&clock);
+    let retire_at = ep.keyring().retire_at_ms(1);
+    // The file as it was before the promotion: epoch 1 active, 2 staged.
+    match ep.set_keyring(file_keyring(false)) {
+        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (1, 2)),
+        other => panic!("expected NotForward, got {other:?}"),
+    }
+    assert_eq!(ep.keyring().active().unwrap().0, 2);
+    assert_eq!(ep.keyring().retire_at_ms(1), retire_at);
+    assert_eq!(sends_under(&mut ep), 2);
+}
+
+#[test]
+fn set_keyring_refuses_to_accept_a_retiring_or_retired_epoch_longer() {
+    let clock = ManualClock::new(T0);
+    let mut ep = rekeyed(&clock);
+    let grace_end = T0 + GRACE.as_millis() as u64;
+    // Epoch 2 promoted, but epoch 1 without its retirement, or with a later one.
+    let mut later = file_keyring(false);
+    later.promote_with_grace(2, T0 + 1, GRACE).unwrap();
+    for file in [file_keyring(true), later] {
+        match ep.set_keyring(file) {
+            Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 1),
+            other => panic!("expected Unretired, got {other:?}"),
+        }
+        assert_eq!(ep.keyring().retire_at_ms(1), Some(grace_end));
+    }
+    // The same schedule, an earlier one, or epoch 1 retired: forward.
+    let mut same = file_keyring(false);
+    same.promote_with_grace(2, T0, GRACE).unwrap();
+    ep.set_keyring(same).unwrap();
+    let mut earlier = file_keyring(false);
+    earlier.promote_with_grace(2, T0 - 1, GRACE).unwrap();
+    ep.set_keyring(earlier).unwrap();
+    assert_eq!(ep.keyring().retire_at_ms(1), Some(grace_end - 1));
+    let mut retired = file_keyring(true);
+    retired.retire(1).unwrap();
+    ep.set_keyring(retired).unwrap();
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+
+    // Once epoch 1 is retired here, a keyring that still accepts it is refused.
+    let mut ep = rekeyed(&clock);
+    clock.set(grace_end);
+    assert_eq!(sends_under(&mut ep), 2);
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+    let mut file = file_keyring(false);
+    file.promote_with_grace(2, T0, GRACE).unwrap();
+    match ep.set_keyring(file) {
+        Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 1),
+        other => panic!("expected Unretired, got {other:?}"),
+    }
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+}
+
+#[test]
+fn danger_replace_keyring_goes_back_on_purpose_but_not_below_the_highest_epoch() {
+    let clock = ManualClock::new(T0);
+    let mut ep = rekeyed(&clock);
+    ep.danger_replace_keyring(file_keyring(false)).unwrap();
+    assert_eq!(ep.keyring().active().unwrap().0, 1);
+    assert_eq!(ep.keyring().retire_at_ms(1), None);
+    assert_eq!(sends_under(&mut ep), 1);
+    match ep.danger_replace_keyring(Keyring::new_at(1, secret(1), T0)) {
+        Err(KeyError::Rollback { held, given }) => assert_eq!((held, given), (2, Some(1))),
+        other => panic!("expected Rollback, got {other:?}"),
+    }
+}
+
 /// A clock whose coarse reading is a tick behind its precise one, as
 /// `SystemClock`'s (`CLOCK_REALTIME_COARSE`) can be.
 #[derive(Clone)]
