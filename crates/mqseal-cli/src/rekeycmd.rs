@@ -169,6 +169,10 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         .add_at(epoch, secret, now)
         .and_then(|()| keyring.promote_with_grace(epoch, now, args.grace))
         .map_err(|e| key_error(e, keyring_path))?;
+    // As the devices do on applying the message: every other epoch (staged
+    // ones too, which a removed device may know) retires after the grace.
+    let grace_ms = u64::try_from(args.grace.as_millis()).unwrap_or(u64::MAX);
+    keyring.retire_all_but(epoch, now.saturating_add(grace_ms));
     save_keyring(keyring_path, &keyring)?;
 
     let removed_names: Vec<String> = removed.iter().map(ToString::to_string).collect();

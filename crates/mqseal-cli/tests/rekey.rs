@@ -268,3 +268,48 @@ fn rekey_refusals() {
     let parsed = mqseal::rekey::parse(&out.stdout).unwrap();
     assert_eq!(parsed.recipients.len(), 3);
 }
+
+/// A rekey retires every other epoch after the grace period, staged ones
+/// too (a removed device may know them), in the admin's keyring as on the
+/// devices that apply the message.
+#[test]
+fn a_rekey_retires_staged_epochs_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fleet(d);
+    // Epoch 2 staged everywhere (accept-only), before the removal.
+    for id in ["admin", "robot-1", "robot-2", "robot-3"] {
+        ok(&["key", "add", "--keyring", &p(d, &format!("{id}.keyring"))]);
+    }
+    let msg = p(d, "rekey.msg");
+    ok(&[
+        "rekey",
+        "--admin",
+        &p(d, "admin.identity"),
+        "--trust",
+        &p(d, "admin.trust"),
+        "--keyring",
+        &p(d, "admin.keyring"),
+        "--remove",
+        "robot-2",
+        "--grace",
+        "30s",
+        "--out",
+        &msg,
+    ]);
+    let out = apply(d, "robot-1", &msg);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p_ = default_provider();
+    for id in ["admin", "robot-1"] {
+        let k = keyfile::load_keyring(p_, d.join(format!("{id}.keyring"))).unwrap();
+        assert_eq!(k.active().unwrap().0, 3, "{id}");
+        for old in [1, 2] {
+            assert_eq!(k.state(old), Some(EpochState::AcceptOnly), "{id} {old}");
+            let grace = k.retire_at_ms(old).unwrap() - k.created_ms(3).unwrap();
+            assert!(
+                grace <= 30_000,
+                "{id} {old}: retires {grace} ms after the rekey"
+            );
+        }
+    }
+}

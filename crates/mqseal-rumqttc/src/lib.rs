@@ -233,7 +233,8 @@ impl SecureAsyncClient {
     /// Runs `f` with the endpoint, for key changes or a clean-shutdown
     /// [`Endpoint::flush`]. Publishing and receiving wait while `f` runs;
     /// [`SecureAsyncClient::stats`] does not. Change keys with
-    /// [`Endpoint::with_keyring`] or [`Endpoint::set_keyring`]: replacing the
+    /// [`Endpoint::with_keyring`] or [`Endpoint::set_keyring`] (both move
+    /// forward only; [`Endpoint::danger_replace_keyring`] goes back): replacing the
     /// endpoint itself (`*e = …`) starts it over, with new counters, replay
     /// windows and keyring history.
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {

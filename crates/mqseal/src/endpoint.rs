@@ -623,44 +623,54 @@ impl Endpoint {
 
     /// Replaces the keyring (for instance, reloaded from its file), moving
     /// forward only. Every cached key is erased, since a secret may have
-    /// changed under the same epoch number. Refused, with the keyring left
-    /// as it was:
+    /// changed under the same epoch number (a regenerated file).
+    ///
+    /// This endpoint's retirements are kept: what is due by its clock is
+    /// retired on loading, an epoch retired here stays retired (its secret
+    /// is erased from the new keyring), and one scheduled to retire here
+    /// keeps the earlier of the two times. Refused, with the keyring left as
+    /// it was:
     ///
     /// - a keyring whose highest epoch is below the highest this endpoint
     ///   held ([`KeyError::Rollback`]): it would reopen old rekey messages;
-    /// - one whose active epoch is below the active one
-    ///   ([`KeyError::NotForward`]): it would send under an older epoch
-    ///   again;
-    /// - one that still accepts an epoch this endpoint retired, or accepts
-    ///   one longer than the retirement scheduled for it here
-    ///   ([`KeyError::Unretired`]): it would undo what a rekey did to the
-    ///   epochs a removed device knew.
+    /// - one without an active epoch, while this endpoint has one
+    ///   ([`KeyError::NoActiveEpoch`]);
+    /// - one whose active epoch is below the active one, or that accepts an
+    ///   epoch below the highest held which this endpoint never held
+    ///   ([`KeyError::NotForward`]): it would send under, or accept, an older
+    ///   epoch;
+    /// - one whose active epoch is retired or retiring here
+    ///   ([`KeyError::Unretired`]).
     ///
-    /// A keyring file written before a rekey that this endpoint applied is
-    /// refused for these reasons: load the newest keyring. To go back on
-    /// purpose, use [`Endpoint::danger_replace_keyring`].
+    /// So a keyring file written before a rekey that this endpoint applied
+    /// cannot quietly undo it. To go back on purpose, use
+    /// [`Endpoint::danger_replace_keyring`].
     ///
     /// ```
     /// # use mqseal::*;
-    /// # use std::time::Duration;
+    /// # use std::time::{Duration, SystemTime, UNIX_EPOCH};
     /// # let policy = Policy::builder().rule("t", Protection::mac())?.build();
-    /// let stale = Keyring::new(1, GroupSecret::from_bytes([1; 32]));
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    /// let stale = Keyring::new_at(1, GroupSecret::from_bytes([1; 32]), now);
     /// let mut ep = Endpoint::builder(policy).keyring(stale.clone()).build()?;
-    /// // A rekey: epoch 2 sends, epoch 1 retires in ten minutes.
+    /// // Epoch 2 sends from now on; epoch 1 retires in ten minutes.
     /// ep.with_keyring(|k| {
-    ///     k.add(2, GroupSecret::from_bytes([2; 32]))?;
-    ///     k.promote_with_grace(2, 0, Duration::from_secs(600)).map(|_| ())
+    ///     k.add_at(2, GroupSecret::from_bytes([2; 32]), now)?;
+    ///     k.promote_with_grace(2, now, Duration::from_secs(600)).map(|_| ())
     /// })?;
-    /// // Reloading the file as it was before the rekey is refused...
+    /// // The file as it was before the promotion is refused...
     /// let mut file = stale.clone();
-    /// file.add(2, GroupSecret::from_bytes([2; 32]))?;
-    /// assert!(matches!(ep.set_keyring(file), Err(KeyError::NotForward { .. })));
-    /// assert_eq!(ep.keyring().active().unwrap().0, 2);
+    /// file.add_at(2, GroupSecret::from_bytes([2; 32]), now)?;
+    /// assert!(matches!(ep.set_keyring(file.clone()), Err(KeyError::NotForward { .. })));
+    /// // ...and once promoted there too, it keeps epoch 1's retirement.
+    /// file.promote(2)?;
+    /// ep.set_keyring(file)?;
+    /// assert_eq!(ep.keyring().retire_at_ms(1), Some(now + 600_000));
     /// # Ok::<(), mqseal::Error>(())
     /// ```
     pub fn set_keyring(&mut self, keyring: Keyring) -> Result<(), KeyError> {
         self.refuse_rollback(&keyring)?;
-        self.refuse_going_back(&keyring)?;
+        let keyring = self.forward(keyring)?;
         self.replace_keyring(keyring);
         Ok(())
     }
@@ -687,28 +697,55 @@ impl Endpoint {
         }
     }
 
-    /// [`Endpoint::set_keyring`]'s forward-only rule.
-    fn refuse_going_back(&self, keyring: &Keyring) -> Result<(), KeyError> {
-        if let (Some((current, _)), Some((epoch, _))) = (self.keyring.active(), keyring.active())
-            && epoch < current
-        {
-            return Err(KeyError::NotForward { epoch, current });
-        }
-        for (epoch, state) in self.keyring.all_epochs() {
-            // Whether the new keyring accepts `epoch`, and until when.
-            if keyring.get(epoch).is_none() {
-                continue;
+    /// [`Endpoint::set_keyring`]'s forward-only rule: the keyring to install,
+    /// with this endpoint's retirements kept.
+    fn forward(&self, mut new: Keyring) -> Result<Keyring, KeyError> {
+        let current = &self.keyring;
+        // What is due by this endpoint's clock (the precise one, as for its
+        // own retirements) is due in the new keyring too.
+        new.retire_due(self.clock.now_ms());
+        let new_active = new.active().map(|(e, _)| e);
+        if let Some((here, _)) = current.active() {
+            match new_active {
+                None => return Err(KeyError::NoActiveEpoch),
+                Some(epoch) if epoch < here => {
+                    return Err(KeyError::NotForward {
+                        epoch,
+                        current: here,
+                    });
+                }
+                Some(_) => {}
             }
-            let longer = match (state, self.keyring.retire_at_ms(epoch)) {
-                (EpochState::Retired, _) => true,
-                (_, Some(at)) => keyring.retire_at_ms(epoch).is_none_or(|t| t > at),
-                (_, None) => false,
-            };
-            if longer {
-                return Err(KeyError::Unretired { epoch });
+        }
+        let accepted: Vec<u32> = new.epochs().collect();
+        for epoch in accepted {
+            let retiring = current.retire_at_ms(epoch);
+            match current.state(epoch) {
+                None => {
+                    if let Some(highest) = current.max_epoch()
+                        && epoch < highest
+                    {
+                        return Err(KeyError::NotForward {
+                            epoch,
+                            current: highest,
+                        });
+                    }
+                }
+                Some(EpochState::Retired) if new_active == Some(epoch) => {
+                    return Err(KeyError::Unretired { epoch });
+                }
+                Some(EpochState::Retired) => new.retire(epoch)?,
+                Some(_) if retiring.is_some() && new_active == Some(epoch) => {
+                    return Err(KeyError::Unretired { epoch });
+                }
+                Some(_) => {
+                    if let Some(at) = retiring {
+                        new.retire_by(epoch, at);
+                    }
+                }
             }
         }
-        Ok(())
+        Ok(new)
     }
 
     fn replace_keyring(&mut self, keyring: Keyring) {

@@ -349,22 +349,24 @@ pub enum KeyError {
     /// [`KeyringEdit`](crate::KeyringEdit), a new epoch must be above every
     /// epoch held or retired, and a promoted one not below the active epoch;
     /// through [`Endpoint::set_keyring`](crate::Endpoint::set_keyring), the
-    /// new active epoch must not be below the active one.
+    /// new active epoch must not be below the active one, and an epoch below
+    /// the highest held must be one this endpoint held.
     #[error(
         "epoch {epoch} is below epoch {current}: an endpoint's keyring moves forward only (to go back on purpose, use Endpoint::danger_replace_keyring)"
     )]
     NotForward {
-        /// The epoch given (the new keyring's active epoch, for `set_keyring`).
+        /// The epoch given (for `set_keyring`: the new keyring's active
+        /// epoch, or an epoch it accepts).
         epoch: u32,
-        /// The highest epoch held (when adding) or the active one (when
-        /// promoting or replacing).
+        /// The highest epoch held (when adding, or for an epoch never held)
+        /// or the active one (when promoting, or for the active epoch).
         current: u32,
     },
-    /// A replacement keyring ([`Endpoint::set_keyring`](crate::Endpoint::set_keyring))
-    /// still accepts an epoch this endpoint retired, or accepts one longer
-    /// than the retirement scheduled for it here.
+    /// A replacement keyring's
+    /// ([`Endpoint::set_keyring`](crate::Endpoint::set_keyring)) active epoch
+    /// is one this endpoint retired or is retiring.
     #[error(
-        "epoch {epoch} is retired or scheduled to retire here, and the new keyring would accept it again or longer: load the newest keyring (to do so on purpose, use Endpoint::danger_replace_keyring)"
+        "epoch {epoch} is retired or scheduled to retire here, and the new keyring would send under it: load the newest keyring (to do so on purpose, use Endpoint::danger_replace_keyring)"
     )]
     Unretired {
         /// The epoch.

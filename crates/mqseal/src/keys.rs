@@ -396,6 +396,16 @@ impl Keyring {
         }
     }
 
+    /// Schedules an accept-only epoch to retire at `at_ms`, or keeps its
+    /// earlier schedule.
+    pub(crate) fn retire_by(&mut self, epoch: u32, at_ms: u64) {
+        if let Some(e) = self.epochs.get_mut(&epoch)
+            && e.state == EpochState::AcceptOnly
+        {
+            e.retire_at_ms = Some(e.retire_at_ms.map_or(at_ms, |t| t.min(at_ms)));
+        }
+    }
+
     /// Whether the keyring ever held an epoch.
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
@@ -695,7 +705,8 @@ pub(crate) type SecretBytes32 = Zeroizing<[u8; 32]>;
 /// so a closure cannot send under an older epoch again or cancel the
 /// retirement a rekey scheduled for the epochs a removed device knew.
 /// [`Endpoint::set_keyring`](crate::Endpoint::set_keyring) replaces a
-/// keyring, under the same forward-only rule; the deliberate way back is
+/// keyring and moves forward only too (it may put another secret under an
+/// epoch number, as a regenerated file does); the deliberate way back is
 /// [`Endpoint::danger_replace_keyring`](crate::Endpoint::danger_replace_keyring).
 ///
 /// ```compile_fail,E0594

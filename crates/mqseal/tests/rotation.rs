@@ -864,24 +864,19 @@ fn set_keyring_refuses_an_older_active_epoch_and_keeps_the_keyring() {
 }
 
 #[test]
-fn set_keyring_refuses_to_accept_a_retiring_or_retired_epoch_longer() {
+fn set_keyring_keeps_the_endpoints_retirements() {
     let clock = ManualClock::new(T0);
     let mut ep = rekeyed(&clock);
     let grace_end = T0 + GRACE.as_millis() as u64;
-    // Epoch 2 promoted, but epoch 1 without its retirement, or with a later one.
+    // Epoch 2 promoted, but epoch 1 without its retirement, or with a later
+    // one: the endpoint's earlier schedule stays.
     let mut later = file_keyring(false);
     later.promote_with_grace(2, T0 + 1, GRACE).unwrap();
     for file in [file_keyring(true), later] {
-        match ep.set_keyring(file) {
-            Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 1),
-            other => panic!("expected Unretired, got {other:?}"),
-        }
+        ep.set_keyring(file).unwrap();
         assert_eq!(ep.keyring().retire_at_ms(1), Some(grace_end));
     }
-    // The same schedule, an earlier one, or epoch 1 retired: forward.
-    let mut same = file_keyring(false);
-    same.promote_with_grace(2, T0, GRACE).unwrap();
-    ep.set_keyring(same).unwrap();
+    // An earlier schedule, or epoch 1 retired, is forward: taken.
     let mut earlier = file_keyring(false);
     earlier.promote_with_grace(2, T0 - 1, GRACE).unwrap();
     ep.set_keyring(earlier).unwrap();
@@ -891,18 +886,81 @@ fn set_keyring_refuses_to_accept_a_retiring_or_retired_epoch_longer() {
     ep.set_keyring(retired).unwrap();
     assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
 
-    // Once epoch 1 is retired here, a keyring that still accepts it is refused.
+    // Once epoch 1 is retired here, reloading the same file (which still
+    // holds its secret) keeps it retired.
     let mut ep = rekeyed(&clock);
+    let mut file = file_keyring(false);
+    file.promote_with_grace(2, T0, GRACE).unwrap();
+    ep.set_keyring(file.clone()).unwrap();
     clock.set(grace_end);
     assert_eq!(sends_under(&mut ep), 2);
     assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
-    let mut file = file_keyring(false);
-    file.promote_with_grace(2, T0, GRACE).unwrap();
+    ep.set_keyring(file.clone()).unwrap();
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+    assert!(ep.keyring().get(1).is_none());
+    // And a file whose epoch 1 is not even scheduled: retired all the same.
+    ep.set_keyring(file_keyring(true)).unwrap();
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+    let mut old = device("old", Keyring::new_at(1, secret(1), T0), &clock);
+    let env = old.seal("fleet/a", b"under epoch 1").unwrap();
+    assert_eq!(
+        rejection(ep.open("fleet/a", &env)),
+        Rejection::RetiredEpoch(1)
+    );
+}
+
+#[test]
+fn set_keyring_refuses_an_epoch_it_never_held_below_the_highest_or_no_active_epoch() {
+    let clock = ManualClock::new(T0);
+    let mut ep = device("dev", Keyring::new_at(5, secret(5), T0), &clock);
+    // Epoch 3 was never held here: accepting it would go back.
+    let mut file = Keyring::new_at(3, secret(3), T0);
+    file.add_at(5, secret(5), T0).unwrap();
+    file.promote(5).unwrap();
     match ep.set_keyring(file) {
-        Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 1),
+        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (3, 5)),
+        other => panic!("expected NotForward, got {other:?}"),
+    }
+    // A keyring without an active epoch would stop this endpoint sending.
+    let mut inactive = Keyring::default();
+    inactive.add_at(5, secret(5), T0).unwrap();
+    inactive.add_at(6, secret(6), T0).unwrap();
+    assert!(inactive.active().is_none());
+    assert!(matches!(
+        ep.set_keyring(inactive),
+        Err(KeyError::NoActiveEpoch)
+    ));
+    // Nothing changed.
+    assert_eq!(ep.keyring().epochs().collect::<Vec<_>>(), vec![5]);
+    assert_eq!(sends_under(&mut ep), 5);
+    // A forward file is taken: epoch 6 sends, 5 is retired.
+    let mut file = Keyring::new_at(5, secret(5), T0);
+    file.add_at(6, secret(6), T0).unwrap();
+    file.promote(6).unwrap();
+    file.retire(5).unwrap();
+    ep.set_keyring(file).unwrap();
+    assert_eq!(sends_under(&mut ep), 6);
+}
+
+#[test]
+fn set_keyring_refuses_to_send_under_an_epoch_retired_here() {
+    let clock = ManualClock::new(T0);
+    // Epoch 2 was staged here, then its roll-out cancelled (retired).
+    let mut ep = device("dev", Keyring::new_at(1, secret(1), T0), &clock);
+    ep.with_keyring(|k| {
+        k.add_at(2, secret(2), T0)?;
+        k.retire(2)
+    })
+    .unwrap();
+    // A file that promoted epoch 2 anyway.
+    match ep.set_keyring(file_keyring(true)) {
+        Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 2),
         other => panic!("expected Unretired, got {other:?}"),
     }
-    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+    assert_eq!(sends_under(&mut ep), 1);
+    // One that keeps epoch 2 staged is taken, and epoch 2 stays retired.
+    ep.set_keyring(file_keyring(false)).unwrap();
+    assert_eq!(ep.keyring().state(2), Some(EpochState::Retired));
 }
 
 #[test]
