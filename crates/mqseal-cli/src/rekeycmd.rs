@@ -159,7 +159,7 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         3,
         total,
         &format!(
-            "epoch {epoch} active in {}, the previous retiring after {}",
+            "epoch {epoch} active in {}, the others retiring after {}",
             keyring_path.display(),
             format_duration(args.grace)
         ),

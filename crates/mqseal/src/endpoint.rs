@@ -627,18 +627,20 @@ impl Endpoint {
     ///
     /// This endpoint's retirements are kept: what is due by its clock is
     /// retired on loading, an epoch retired here stays retired (its secret
-    /// is erased from the new keyring), and one scheduled to retire here
-    /// keeps the earlier of the two times. Refused, with the keyring left as
-    /// it was:
+    /// is erased from the new keyring), one scheduled to retire here keeps
+    /// the earlier of the two times, and an epoch below the highest held
+    /// that this endpoint never held is retired too (a device provisioned
+    /// after it does not start accepting it). An epoch held here keeps the
+    /// earlier creation time, from which its age limits count. Refused, with
+    /// the keyring left as it was:
     ///
     /// - a keyring whose highest epoch is below the highest this endpoint
     ///   held ([`KeyError::Rollback`]): it would reopen old rekey messages;
     /// - one without an active epoch, while this endpoint has one
     ///   ([`KeyError::NoActiveEpoch`]);
-    /// - one whose active epoch is below the active one, or that accepts an
-    ///   epoch below the highest held which this endpoint never held
-    ///   ([`KeyError::NotForward`]): it would send under, or accept, an older
-    ///   epoch;
+    /// - one whose active epoch is below the active one, or is an epoch
+    ///   below the highest held that this endpoint never held
+    ///   ([`KeyError::NotForward`]);
     /// - one whose active epoch is retired or retiring here
     ///   ([`KeyError::Unretired`]).
     ///
@@ -702,8 +704,10 @@ impl Endpoint {
     fn forward(&self, mut new: Keyring) -> Result<Keyring, KeyError> {
         let current = &self.keyring;
         // What is due by this endpoint's clock (the precise one, as for its
-        // own retirements) is due in the new keyring too.
-        new.retire_due(self.clock.now_ms());
+        // own retirements) is due in the new keyring too: before the checks,
+        // by the new keyring's own schedule, and after, by this endpoint's.
+        let now = self.clock.now_ms();
+        new.retire_due(now);
         let new_active = new.active().map(|(e, _)| e);
         if let Some((here, _)) = current.active() {
             match new_active {
@@ -717,34 +721,43 @@ impl Endpoint {
                 Some(_) => {}
             }
         }
+        let highest = current.max_epoch();
         let accepted: Vec<u32> = new.epochs().collect();
         for epoch in accepted {
-            let retiring = current.retire_at_ms(epoch);
+            let active = new_active == Some(epoch);
             match current.state(epoch) {
-                None => {
-                    if let Some(highest) = current.max_epoch()
-                        && epoch < highest
-                    {
-                        return Err(KeyError::NotForward {
-                            epoch,
-                            current: highest,
-                        });
+                // Never held here: an epoch above the highest is new; one
+                // below it is not accepted (refused if it would send).
+                None if highest.is_none_or(|h| epoch > h) => {}
+                None if active => {
+                    return Err(KeyError::NotForward {
+                        epoch,
+                        current: highest.unwrap_or(epoch),
+                    });
+                }
+                None | Some(EpochState::Retired) => {
+                    if active {
+                        return Err(KeyError::Unretired { epoch });
                     }
+                    // Cannot fail: `epoch` is held and not the active one.
+                    new.retire(epoch)?;
                 }
-                Some(EpochState::Retired) if new_active == Some(epoch) => {
-                    return Err(KeyError::Unretired { epoch });
-                }
-                Some(EpochState::Retired) => new.retire(epoch)?,
-                Some(_) if retiring.is_some() && new_active == Some(epoch) => {
-                    return Err(KeyError::Unretired { epoch });
-                }
-                Some(_) => {
-                    if let Some(at) = retiring {
-                        new.retire_by(epoch, at);
+                Some(state) => {
+                    let retiring = current
+                        .retire_at_ms(epoch)
+                        .filter(|_| state == EpochState::AcceptOnly);
+                    match retiring {
+                        Some(_) if active => return Err(KeyError::Unretired { epoch }),
+                        Some(at) => new.retire_by(epoch, at),
+                        None => {}
+                    }
+                    if let Some(created) = current.created_ms(epoch) {
+                        new.created_by(epoch, created);
                     }
                 }
             }
         }
+        new.retire_due(now);
         Ok(new)
     }
 

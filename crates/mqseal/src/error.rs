@@ -349,17 +349,17 @@ pub enum KeyError {
     /// [`KeyringEdit`](crate::KeyringEdit), a new epoch must be above every
     /// epoch held or retired, and a promoted one not below the active epoch;
     /// through [`Endpoint::set_keyring`](crate::Endpoint::set_keyring), the
-    /// new active epoch must not be below the active one, and an epoch below
-    /// the highest held must be one this endpoint held.
+    /// new active epoch must not be below the active one, nor an epoch below
+    /// the highest held that this endpoint never held.
     #[error(
         "epoch {epoch} is below epoch {current}: an endpoint's keyring moves forward only (to go back on purpose, use Endpoint::danger_replace_keyring)"
     )]
     NotForward {
         /// The epoch given (for `set_keyring`: the new keyring's active
-        /// epoch, or an epoch it accepts).
+        /// epoch).
         epoch: u32,
-        /// The highest epoch held (when adding, or for an epoch never held)
-        /// or the active one (when promoting, or for the active epoch).
+        /// The highest epoch held (when adding, or for an active epoch never
+        /// held) or the active one (when promoting or replacing).
         current: u32,
     },
     /// A replacement keyring's
@@ -374,7 +374,8 @@ pub enum KeyError {
     },
     /// A replacement keyring forgets epochs this endpoint held.
     #[error(
-        "the new keyring's highest epoch ({given:?}) is below {held}, which this endpoint held: load the newest keyring"
+        "the new keyring's highest epoch ({}) is below {held}, which this endpoint held (it moved ahead, through a rekey or a ratchet): load a newer keyring, or save this endpoint's",
+        given.map_or_else(|| "none".to_owned(), |e| e.to_string())
     )]
     Rollback {
         /// The highest epoch held before.

@@ -406,6 +406,14 @@ impl Keyring {
         }
     }
 
+    /// Keeps the earlier of an epoch's creation time and `at_ms` (its age
+    /// limits count from it).
+    pub(crate) fn created_by(&mut self, epoch: u32, at_ms: u64) {
+        if let Some(e) = self.epochs.get_mut(&epoch) {
+            e.created_ms = e.created_ms.min(at_ms);
+        }
+    }
+
     /// Whether the keyring ever held an epoch.
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()

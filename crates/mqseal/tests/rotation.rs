@@ -910,18 +910,35 @@ fn set_keyring_keeps_the_endpoints_retirements() {
 }
 
 #[test]
-fn set_keyring_refuses_an_epoch_it_never_held_below_the_highest_or_no_active_epoch() {
+fn set_keyring_does_not_accept_an_epoch_it_never_held_below_the_highest() {
     let clock = ManualClock::new(T0);
     let mut ep = device("dev", Keyring::new_at(5, secret(5), T0), &clock);
-    // Epoch 3 was never held here: accepting it would go back.
+    // A fleet file with epoch 3 still in its grace period: this device
+    // never held 3, so it takes the file with 3 retired.
     let mut file = Keyring::new_at(3, secret(3), T0);
     file.add_at(5, secret(5), T0).unwrap();
-    file.promote(5).unwrap();
+    file.promote_with_grace(5, T0, GRACE).unwrap();
+    ep.set_keyring(file).unwrap();
+    assert_eq!(ep.keyring().state(3), Some(EpochState::Retired));
+    assert!(ep.keyring().get(3).is_none());
+    assert_eq!(sends_under(&mut ep), 5);
+    // Sending under an epoch never held, below the highest, is refused.
+    ep.with_keyring(|k| k.add_at(7, secret(7), T0)).unwrap();
+    let mut file = Keyring::new_at(5, secret(5), T0);
+    file.add_at(6, secret(6), T0).unwrap();
+    file.add_at(7, secret(7), T0).unwrap();
+    file.promote(6).unwrap();
     match ep.set_keyring(file) {
-        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (3, 5)),
+        Err(KeyError::NotForward { epoch, current }) => assert_eq!((epoch, current), (6, 7)),
         other => panic!("expected NotForward, got {other:?}"),
     }
-    // A keyring without an active epoch would stop this endpoint sending.
+    assert_eq!(sends_under(&mut ep), 5);
+}
+
+#[test]
+fn set_keyring_refuses_a_keyring_without_an_active_epoch() {
+    let clock = ManualClock::new(T0);
+    let mut ep = device("dev", Keyring::new_at(5, secret(5), T0), &clock);
     let mut inactive = Keyring::default();
     inactive.add_at(5, secret(5), T0).unwrap();
     inactive.add_at(6, secret(6), T0).unwrap();
@@ -940,6 +957,43 @@ fn set_keyring_refuses_an_epoch_it_never_held_below_the_highest_or_no_active_epo
     file.retire(5).unwrap();
     ep.set_keyring(file).unwrap();
     assert_eq!(sends_under(&mut ep), 6);
+}
+
+#[test]
+fn set_keyring_retires_what_is_due_here_on_loading_and_keeps_creation_times() {
+    let clock = ManualClock::new(T0);
+    let mut ep = rekeyed(&clock);
+    // Epoch 1's retirement is due, but nothing was sealed or opened since.
+    clock.set(T0 + GRACE.as_millis() as u64);
+    assert_eq!(ep.keyring().state(1), Some(EpochState::AcceptOnly));
+    // A file that promoted epoch 2 later, without scheduling epoch 1.
+    let mut file = Keyring::new_at(1, secret(1), T0 + 5);
+    file.add_at(2, secret(2), T0 + 5).unwrap();
+    file.promote(2).unwrap();
+    ep.set_keyring(file).unwrap();
+    assert_eq!(ep.keyring().state(1), Some(EpochState::Retired));
+    assert!(ep.keyring().get(1).is_none());
+    // Epoch 2's age counts from when this endpoint created it.
+    assert_eq!(ep.keyring().created_ms(2), Some(T0));
+}
+
+#[test]
+fn set_keyring_refuses_to_send_under_an_epoch_retiring_here() {
+    let clock = ManualClock::new(T0);
+    // Epoch 2 staged, then scheduled to retire (a rekey that kept epoch 1).
+    let mut ep = device("dev", Keyring::new_at(1, secret(1), T0), &clock);
+    ep.with_keyring(|k| {
+        k.add_at(2, secret(2), T0)?;
+        k.retire_all_but(1, T0 + GRACE.as_millis() as u64);
+        Ok::<_, KeyError>(())
+    })
+    .unwrap();
+    match ep.set_keyring(file_keyring(true)) {
+        Err(KeyError::Unretired { epoch }) => assert_eq!(epoch, 2),
+        other => panic!("expected Unretired, got {other:?}"),
+    }
+    assert_eq!(sends_under(&mut ep), 1);
+    assert!(ep.keyring().retire_at_ms(2).is_some());
 }
 
 #[test]
