@@ -1077,3 +1077,102 @@ fn a_zero_grace_promotion_retires_the_old_epoch_at_once_even_if_the_coarse_clock
         Rejection::RetiredEpoch(1)
     );
 }
+
+/// A change made to an endpoint's keyring or to a keyring file, for
+/// `set_keyring_only_moves_forward`.
+#[derive(Clone, Debug)]
+enum Change {
+    Add(u32),
+    Promote(u32),
+    PromoteWithGrace(u32, u64),
+    Retire(u32),
+    RetireAllBut(u32, u64),
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    let at = 0u64..120_000;
+    prop_oneof![
+        (0u32..6).prop_map(Change::Add),
+        (0u32..6).prop_map(Change::Promote),
+        ((0u32..6), at.clone()).prop_map(|(e, t)| Change::PromoteWithGrace(e, t)),
+        (0u32..6).prop_map(Change::Retire),
+        ((0u32..6), at).prop_map(|(e, t)| Change::RetireAllBut(e, t)),
+    ]
+}
+
+/// Applies `c` to a keyring through `add`, `promote`, … (errors ignored:
+/// a refused change changes nothing).
+macro_rules! apply_change {
+    ($k:expr, $c:expr) => {
+        match $c {
+            Change::Add(e) => drop($k.add_at(e, secret(e as u8 + 1), T0)),
+            Change::Promote(e) => drop($k.promote(e)),
+            Change::PromoteWithGrace(e, t) => drop($k.promote_with_grace(e, T0 + t, GRACE)),
+            Change::Retire(e) => drop($k.retire(e)),
+            Change::RetireAllBut(e, t) => $k.retire_all_but(e, T0 + t),
+        }
+    };
+}
+
+/// Everything `set_keyring` must not lose: per epoch, its state, its
+/// retirement time and its creation time.
+fn snapshot(k: &Keyring) -> Vec<(u32, EpochState, Option<u64>, Option<u64>)> {
+    k.all_epochs()
+        .map(|(e, s)| (e, s, k.retire_at_ms(e), k.created_ms(e)))
+        .collect()
+}
+
+proptest! {
+    /// Whatever an endpoint and a keyring file went through, `set_keyring`
+    /// either leaves the endpoint's keyring as it was, or installs one that
+    /// is no step back: the highest epoch not lower, an active epoch not
+    /// lower, nothing retired here accepted again, nothing retiring here
+    /// accepted longer, and nothing below the highest accepted that was not
+    /// accepted here.
+    #[test]
+    fn set_keyring_only_moves_forward(
+        here in prop::collection::vec(change(), 0..12),
+        file in prop::collection::vec(change(), 0..12),
+        now in 0u64..240_000,
+    ) {
+        let clock = ManualClock::new(T0);
+        let mut ep = device("dev", Keyring::new_at(0, secret(1), T0), &clock);
+        for c in here {
+            ep.with_keyring(|k| apply_change!(k, c));
+        }
+        let mut f = Keyring::new_at(0, secret(1), T0);
+        for c in file {
+            apply_change!(f, c);
+        }
+        clock.set(T0 + now);
+        let before = ep.keyring().clone();
+        let result = ep.set_keyring(f);
+        let after = ep.keyring();
+        if result.is_err() {
+            prop_assert_eq!(snapshot(after), snapshot(&before));
+            return Ok(());
+        }
+        prop_assert!(after.max_epoch() >= before.max_epoch());
+        if let Some((old, _)) = before.active() {
+            let new = after.active().map(|(e, _)| e);
+            prop_assert!(new.is_some_and(|n| n >= old), "active {:?} after {}", new, old);
+        }
+        let highest = before.max_epoch();
+        for e in after.epochs() {
+            match before.state(e) {
+                Some(EpochState::Retired) => prop_assert!(false, "epoch {} accepted again", e),
+                None => prop_assert!(highest.is_none_or(|h| e > h), "epoch {} never held", e),
+                Some(_) => {
+                    if let Some(t) = before.retire_at_ms(e)
+                        && before.state(e) == Some(EpochState::AcceptOnly)
+                    {
+                        let later = after.retire_at_ms(e).is_none_or(|t2| t2 > t);
+                        prop_assert!(!later, "epoch {} retires later", e);
+                    }
+                }
+            }
+            // What is due is retired on loading.
+            prop_assert!(after.retire_at_ms(e).is_none_or(|t| t > T0 + now), "epoch {} due", e);
+        }
+    }
+}
