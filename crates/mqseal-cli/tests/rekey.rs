@@ -69,30 +69,41 @@ fn apply(d: &Path, id: &str, message: &str) -> std::process::Output {
     with_apply_args(d, id, message, |args| run(args, b""))
 }
 
+/// The arguments of the admin's `mqseal rekey`, writing `rekey.msg`, then
+/// `extra`.
+fn rekey_args(d: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "rekey",
+        "--admin",
+        &p(d, "admin.identity"),
+        "--trust",
+        &p(d, "admin.trust"),
+        "--keyring",
+        &p(d, "admin.keyring"),
+        "--out",
+        &p(d, "rekey.msg"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Runs the admin's `mqseal rekey` with `extra`.
+fn rekey(d: &Path, extra: &[&str]) -> std::process::Output {
+    let args = rekey_args(d, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args, b"")
+}
+
 #[test]
 fn removing_a_device() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     fleet(d);
     let msg = p(d, "rekey.msg");
-    let out = run(
-        &[
-            "rekey",
-            "--admin",
-            &p(d, "admin.identity"),
-            "--trust",
-            &p(d, "admin.trust"),
-            "--keyring",
-            &p(d, "admin.keyring"),
-            "--remove",
-            "robot-2",
-            "--grace",
-            "30s",
-            "--out",
-            &msg,
-        ],
-        b"",
-    );
+    let out = rekey(d, &["--remove", "robot-2", "--grace", "30s"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let progress = text(&out.stderr);
     assert!(
@@ -214,24 +225,7 @@ fn rekey_refusals() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     fleet(d);
-    let base = |extra: &[&str]| {
-        let mut a: Vec<String> = [
-            "rekey",
-            "--admin",
-            &p(d, "admin.identity"),
-            "--trust",
-            &p(d, "admin.trust"),
-            "--keyring",
-            &p(d, "admin.keyring"),
-            "--out",
-            &p(d, "rekey.msg"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
+    let base = |extra: &[&str]| rekey_args(d, extra);
     let before = fs::read(d.join("admin.keyring")).unwrap();
     for (extra, want) in [
         (&["--remove", "robot-9"][..], "robot-9 is not in"),
@@ -282,21 +276,8 @@ fn a_rekey_retires_staged_epochs_too() {
         ok(&["key", "add", "--keyring", &p(d, &format!("{id}.keyring"))]);
     }
     let msg = p(d, "rekey.msg");
-    ok(&[
-        "rekey",
-        "--admin",
-        &p(d, "admin.identity"),
-        "--trust",
-        &p(d, "admin.trust"),
-        "--keyring",
-        &p(d, "admin.keyring"),
-        "--remove",
-        "robot-2",
-        "--grace",
-        "30s",
-        "--out",
-        &msg,
-    ]);
+    let out = rekey(d, &["--remove", "robot-2", "--grace", "30s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let out = apply(d, "robot-1", &msg);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let p_ = default_provider();
