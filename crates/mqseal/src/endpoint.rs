@@ -735,13 +735,11 @@ impl Endpoint {
                         current: highest.unwrap_or(epoch),
                     });
                 }
-                None | Some(EpochState::Retired) => {
-                    if active {
-                        return Err(KeyError::Unretired { epoch });
-                    }
-                    // Cannot fail: `epoch` is held and not the active one.
-                    new.retire(epoch)?;
+                Some(EpochState::Retired) if active => {
+                    return Err(KeyError::Unretired { epoch });
                 }
+                // Cannot fail: `epoch` is held and not the active one.
+                None | Some(EpochState::Retired) => new.retire(epoch)?,
                 Some(state) => {
                     let retiring = current
                         .retire_at_ms(epoch)

@@ -202,6 +202,16 @@ struct Entry {
     retire_at_ms: Option<u64>,
 }
 
+impl Entry {
+    /// An accept-only epoch retires at `at_ms`, or earlier if it already
+    /// was scheduled so.
+    fn retire_by(&mut self, at_ms: u64) {
+        if self.state == EpochState::AcceptOnly {
+            self.retire_at_ms = Some(self.retire_at_ms.map_or(at_ms, |t| t.min(at_ms)));
+        }
+    }
+}
+
 /// Numbered key epochs, each with a group secret and an [`EpochState`].
 ///
 /// Sending uses the single active epoch; receiving accepts every epoch that is
@@ -390,8 +400,8 @@ impl Keyring {
     /// secret a removed device knew stays accepted after the grace period.
     pub fn retire_all_but(&mut self, keep: u32, at_ms: u64) {
         for (n, e) in &mut self.epochs {
-            if *n != keep && e.state == EpochState::AcceptOnly {
-                e.retire_at_ms = Some(e.retire_at_ms.map_or(at_ms, |t| t.min(at_ms)));
+            if *n != keep {
+                e.retire_by(at_ms);
             }
         }
     }
@@ -399,10 +409,8 @@ impl Keyring {
     /// Schedules an accept-only epoch to retire at `at_ms`, or keeps its
     /// earlier schedule.
     pub(crate) fn retire_by(&mut self, epoch: u32, at_ms: u64) {
-        if let Some(e) = self.epochs.get_mut(&epoch)
-            && e.state == EpochState::AcceptOnly
-        {
-            e.retire_at_ms = Some(e.retire_at_ms.map_or(at_ms, |t| t.min(at_ms)));
+        if let Some(e) = self.epochs.get_mut(&epoch) {
+            e.retire_by(at_ms);
         }
     }
 
