@@ -234,9 +234,9 @@ impl SecureAsyncClient {
     /// [`Endpoint::flush`]. Publishing and receiving wait while `f` runs;
     /// [`SecureAsyncClient::stats`] does not. Change keys with
     /// [`Endpoint::with_keyring`] or [`Endpoint::set_keyring`] (both move
-    /// forward only; [`Endpoint::danger_replace_keyring`] goes back): replacing the
-    /// endpoint itself (`*e = …`) starts it over, with new counters, replay
-    /// windows and keyring history.
+    /// forward only; [`Endpoint::danger_replace_keyring`] goes back):
+    /// replacing the endpoint itself (`*e = …`) starts it over, with new
+    /// counters, replay windows and keyring history.
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
         self.shared.with_endpoint(f)
     }
