@@ -19,7 +19,8 @@
 //! the criterion benches do, and it prints the median of the per-round
 //! ratios, which slow changes in the machine's load cancel out of. Pairs:
 //! AES-256-GCM vs raw ring (64 B, 1 KiB, 64 KiB), COSE_Encrypt0 vs mqseal
-//! (64 B), and the signing suites vs raw ed25519-dalek sign + verify.
+//! (64 B, without and with a kid), and the signing suites vs raw
+//! ed25519-dalek sign + verify.
 //!
 //! `aad-sweep [ROUNDS]` (15 by default) times raw ring seal+open at 64 B
 //! with associated data of 0, 8, …, 48 bytes, to show what its length costs
@@ -178,14 +179,16 @@ fn paired(rounds: usize) {
             || (cell.borrow_mut())(&[]),
         );
     }
-    // COSE_Encrypt0 (coset + ring) against mqseal, 64 B.
-    {
+    // COSE_Encrypt0 (coset + ring) against mqseal, 64 B: as the target
+    // states it (no kid), and carrying the fixture's sender id as its kid,
+    // as an mqseal envelope always does.
+    for (kid, label) in [(None, "no kid"), (Some(fixture::SENDER), "kid `dev1`")] {
         let k = 64;
         let mut mq = MqBatch::new(Suite::Aes256Gcm, 64, k);
-        let cose = mqseal_benches::CoseEncrypt0Peer::new(&[0x42; 32], None);
+        let cose = mqseal_benches::CoseEncrypt0Peer::new(&[0x42; 32], kid);
         let payload = [5u8; 64];
         pair(
-            "A COSE_Encrypt0 (coset + ring) / B mqseal aes256gcm, 64 B",
+            &format!("A COSE_Encrypt0 (coset + ring), {label} / B mqseal aes256gcm, 64 B"),
             k,
             rounds,
             || {
