@@ -203,14 +203,19 @@ impl RecvTable {
     /// The entry of (epoch, sender). Moves the hint, which is not state: an
     /// unauthenticated message may move it.
     #[inline]
-    fn find(&mut self, epoch: u32, sender: &SenderId) -> Option<usize> {
+    /// The state of `sender`, given as the id's bytes in the envelope:
+    /// comparing those with the last hit reads only memory written long
+    /// before, where comparing a `SenderId` just built on the stack waits
+    /// for its piecewise stores (a store-forwarding stall, docs/performance.md).
+    fn find(&mut self, epoch: u32, sender: &[u8]) -> Option<usize> {
         if let Some(st) = self.states.get(self.last)
             && st.epoch == epoch
-            && st.sender == *sender
+            && same_bytes(st.sender.as_bytes(), sender)
         {
             return Some(self.last);
         }
-        let i = *self.index.get(&(epoch, *sender))?;
+        let sender = SenderId::new(sender).ok()?;
+        let i = *self.index.get(&(epoch, sender))?;
         self.last = i;
         Some(i)
     }
@@ -1332,6 +1337,7 @@ impl Endpoint {
             Layout {
                 header_len: env.header_len(),
                 body_len: env.body().len(),
+                sender_at: env.sender_at(),
                 meta: EnvelopeMeta {
                     suite: h.suite,
                     epoch: h.epoch,
@@ -1362,7 +1368,10 @@ impl Endpoint {
 
         self.retire_due();
         // The receiving state, read only until the end.
-        let slot = self.recv.find(m.epoch, &m.sender);
+        let raw_sender = header
+            .get(layout.sender_at..layout.sender_at + m.sender.as_bytes().len())
+            .ok_or(Rejection::from(Malformed::Truncated))?;
+        let slot = self.recv.find(m.epoch, raw_sender);
         let cached = slot.and_then(|i| self.recv.states[i].keys[suite.index()].as_ref());
 
         // Keys: the epoch must be held (for sign-only envelopes too, once the
@@ -1546,6 +1555,8 @@ fn recv_scope(m: &EnvelopeMeta) -> CounterScope {
 struct Layout {
     header_len: usize,
     body_len: usize,
+    /// Where the sender id starts in the header.
+    sender_at: usize,
     meta: EnvelopeMeta,
 }
 

@@ -288,6 +288,8 @@ pub struct Envelope<'a> {
     pub header: Header<'a>,
     bytes: &'a [u8],
     header_len: usize,
+    /// Where the sender id starts.
+    sender_at: usize,
 }
 
 impl<'a> Envelope<'a> {
@@ -301,6 +303,12 @@ impl<'a> Envelope<'a> {
     #[inline]
     pub fn header_len(&self) -> usize {
         self.header_len
+    }
+
+    /// Where the sender id starts.
+    #[inline(always)]
+    pub(crate) fn sender_at(&self) -> usize {
+        self.sender_at
     }
 
     /// The body: ciphertext, or the readable payload for MAC and sign-only suites.
@@ -379,6 +387,7 @@ pub(crate) fn parse_inline(input: &[u8]) -> Result<Envelope<'_>, Malformed> {
     if sid_len == 0 || sid_len > MAX_SENDER_ID_LEN {
         return Err(Malformed::SenderIdLength);
     }
+    let sender_at = r.pos;
     let sender_id = r.take(sid_len)?;
     let counter = r.varint("counter", COUNTER_MAX_BYTES)?;
     if counter > MAX_COUNTER {
@@ -411,6 +420,7 @@ pub(crate) fn parse_inline(input: &[u8]) -> Result<Envelope<'_>, Malformed> {
         },
         bytes: input,
         header_len,
+        sender_at,
     })
 }
 

@@ -161,6 +161,54 @@ fn tracked_senders_are_bounded() {
     assert_eq!(rx.tracked_senders(), 2);
 }
 
+/// Senders whose ids are prefixes of each other or differ in one byte, for
+/// every id length, interleaved: each keeps its own replay state (the
+/// receiver's last-hit check compares the envelope's id bytes).
+#[test]
+fn senders_with_similar_ids_keep_separate_replay_state() {
+    let c = clock();
+    let mut rx = opener(PROVIDER, &c);
+    let mut ids: Vec<Vec<u8>> = Vec::new();
+    for n in 1..=16u8 {
+        let id: Vec<u8> = (1..=n).collect();
+        let mut middle = id.clone();
+        middle[usize::from(n / 2)] ^= 0x80;
+        ids.extend([id, middle]);
+    }
+    let mut senders: Vec<Endpoint> = ids
+        .iter()
+        .map(|id| {
+            Endpoint::builder(policy())
+                .provider(PROVIDER)
+                .sender_id(SenderId::new(id).unwrap())
+                .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
+                .signing_key(SigningKey::from_seed(SEED))
+                .counter_store(MemoryCounterStore::new())
+                .clock(c.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for topic in ["aes/t", "mac/t"] {
+        // Every sender's first two messages share their counters with the
+        // others', so a state found for the wrong sender shows as a replay.
+        let envs: Vec<[Vec<u8>; 2]> = senders
+            .iter_mut()
+            .map(|tx| [tx.seal(topic, b"0").unwrap(), tx.seal(topic, b"1").unwrap()])
+            .collect();
+        for (i, [first, second]) in envs.iter().enumerate() {
+            let (_, meta) = rx.open(topic, second).unwrap();
+            assert_eq!(meta.unwrap().sender.as_bytes(), ids[i]);
+            assert_eq!(rx.open(topic, first).unwrap().0, b"0", "sender {i}");
+        }
+        for (i, [first, second]) in envs.iter().enumerate() {
+            assert_eq!(rejection(rx.open(topic, first)), Rejection::Replayed, "sender {i}");
+            assert_eq!(rejection(rx.open(topic, second)), Rejection::Replayed, "sender {i}");
+        }
+    }
+    assert_eq!(rx.tracked_senders(), ids.len());
+}
+
 #[test]
 fn freshness_rejects_stale_and_future_commands() {
     let (mut tx, mut rx, c) = pair();
