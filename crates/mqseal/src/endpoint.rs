@@ -251,6 +251,7 @@ struct Prepared {
     /// The sender state in `Endpoint::send`.
     slot: usize,
     counter: u64,
+    timestamp_ms: Option<u64>,
     header_len: usize,
 }
 
@@ -1152,6 +1153,7 @@ impl Endpoint {
             suite,
             slot,
             counter,
+            timestamp_ms,
             header_len,
         }))
     }
@@ -1171,10 +1173,22 @@ impl Endpoint {
         let aad = self.seal_topic.associated_data_written(prep.header_len);
         let header = &aad[..prep.header_len];
         let hstart = payload_start - header.len();
-        if let Some(slot_start) = payload_start.checked_sub(MAX_HEADER_LEN) {
-            // One fixed-size copy of the right-aligned header slot; what
-            // lands before `hstart` is headroom, not envelope.
-            buf[slot_start..payload_start].copy_from_slice(self.seal_topic.header_slot_ref());
+        if let Some(slot) = payload_start
+            .checked_sub(MAX_HEADER_LEN)
+            .and_then(|at| buf[at..].first_chunk_mut())
+        {
+            // Written again, right-aligned, rather than copied from the
+            // cache's slot: a copy would load the bytes just stored there
+            // piecewise, and wait for those stores (a store-forwarding
+            // stall, docs/performance.md). What lands before `hstart` is
+            // headroom, not envelope.
+            let n = self.send[prep.slot].fixed.write_header(
+                prep.suite,
+                prep.counter,
+                prep.timestamp_ms,
+                slot,
+            );
+            debug_assert_eq!(n, header.len());
         } else {
             buf[hstart..payload_start].copy_from_slice(header);
         }
@@ -1687,13 +1701,6 @@ impl TopicCache {
     fn header_slot(&mut self) -> &mut [u8; MAX_HEADER_LEN] {
         self.aad
             .first_chunk_mut()
-            .expect("the cache holds the header slot")
-    }
-
-    #[inline]
-    fn header_slot_ref(&self) -> &[u8; MAX_HEADER_LEN] {
-        self.aad
-            .first_chunk()
             .expect("the cache holds the header slot")
     }
 
