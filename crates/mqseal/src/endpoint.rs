@@ -200,13 +200,13 @@ impl RecvTable {
         self.states.len()
     }
 
-    /// The entry of (epoch, sender). Moves the hint, which is not state: an
-    /// unauthenticated message may move it.
-    #[inline]
-    /// The state of `sender`, given as the id's bytes in the envelope:
-    /// comparing those with the last hit reads only memory written long
-    /// before, where comparing a `SenderId` just built on the stack waits
-    /// for its piecewise stores (a store-forwarding stall, docs/performance.md).
+    /// The entry of (epoch, sender), the sender given as the id's bytes in
+    /// the envelope. Moves the hint, which is not state: an unauthenticated
+    /// message may move it. Comparing the envelope's bytes with the last hit
+    /// reads only memory written long before; comparing a `SenderId` just
+    /// built on the stack waits for its piecewise stores (a store-forwarding
+    /// stall, docs/performance.md).
+    #[inline(always)]
     fn find(&mut self, epoch: u32, sender: &[u8]) -> Option<usize> {
         if let Some(st) = self.states.get(self.last)
             && st.epoch == epoch
@@ -214,6 +214,12 @@ impl RecvTable {
         {
             return Some(self.last);
         }
+        self.find_indexed(epoch, sender)
+    }
+
+    /// `find` past the last hit.
+    #[inline(never)]
+    fn find_indexed(&mut self, epoch: u32, sender: &[u8]) -> Option<usize> {
         let sender = SenderId::new(sender).ok()?;
         let i = *self.index.get(&(epoch, sender))?;
         self.last = i;
