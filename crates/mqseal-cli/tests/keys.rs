@@ -421,4 +421,16 @@ fn trust_store_management() {
     let store = keyfile::load_trust(default_provider(), &t).unwrap();
     assert!(store.admin().is_none());
     assert_eq!(store.iter().count(), 1);
+
+    // Others may read a trust store (public keys), not change it.
+    fs::set_permissions(&t, fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&["trust", "list", "--trust", &t]);
+    fs::set_permissions(&t, fs::Permissions::from_mode(0o666)).unwrap();
+    let err = fails(&["trust", "list", "--trust", &t], b"");
+    assert!(
+        err.contains("refusing to use the trust store")
+            && err.contains("writable by others (mode 666)")
+            && err.contains(&format!("chmod go-w {t}")),
+        "{err}"
+    );
 }

@@ -428,13 +428,39 @@ pub enum KeyFileError {
         #[source]
         source: std::io::Error,
     },
-    /// A secret key file may be read by group or others.
-    #[error("{path} is readable by others (mode {mode:o}): run `chmod 600 {path}`")]
+    /// A secret key file (keyring, identity) may be read or written by
+    /// group or others.
+    #[error(
+        "{path} is {} by others (mode {mode:o}): run `chmod 600 {path}`",
+        access(mode)
+    )]
     Permissions {
         /// The file.
         path: String,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A key file may be written by group or others (for a keyring or an
+    /// identity, [`KeyFileError::Permissions`] comes first).
+    #[error("{path} is writable by others (mode {mode:o}): run `chmod go-w {path}`")]
+    Writable {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key file belongs to another user than the one the process runs as,
+    /// and not to root: its owner could change it.
+    #[error(
+        "{path} belongs to uid {owner}, neither this user (uid {user}) nor root: whoever owns a key file can change it; if it is this user's, run `chown {user} {path}`"
+    )]
+    Owner {
+        /// The file.
+        path: String,
+        /// Its owner's user id.
+        owner: u32,
+        /// The effective user id of this process.
+        user: u32,
     },
     /// The file is not a valid key file.
     #[error("{path}: {reason}")]
@@ -460,4 +486,14 @@ pub enum KeyFileError {
         /// What was expected.
         expected: &'static str,
     },
+}
+
+/// How a file's mode lets group or others at it, for
+/// [`KeyFileError::Permissions`].
+fn access(mode: &u32) -> &'static str {
+    if mode & 0o044 != 0 {
+        "readable"
+    } else {
+        "writable"
+    }
 }

@@ -20,12 +20,23 @@
 //! ```
 //!
 //! Files are written atomically (a temporary file with mode 0600, synced, then
-//! renamed). A keyring or identity file that group or others may read is
-//! refused with a message naming the `chmod` that fixes it. A truncated or
-//! corrupted file fails its checksum and gives a clear error, never a panic.
-//! Secret bytes are zeroized after use.
+//! renamed). On Unix, loading checks the file it opened (so the check and
+//! the read concern the same file, a symbolic link being followed):
+//!
+//! - it must belong to the user the process runs as, or to root: whoever
+//!   owns a key file can change it, trust store included
+//!   ([`KeyFileError::Owner`]);
+//! - a keyring or identity must not be readable or writable by group or
+//!   others ([`KeyFileError::Permissions`]), and a trust store, which holds
+//!   only public keys, not writable by them ([`KeyFileError::Writable`]);
+//!   each error names the `chown` or `chmod` that fixes it.
+//!
+//! A key file is a regular file of at most [`MAX_FILE_LEN`] bytes. A truncated
+//! or corrupted file fails its checksum and gives a clear error, never a
+//! panic. Secret bytes are zeroized after use.
 
 use std::fs;
+use std::io::Read as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +53,9 @@ use crate::keys::{
 pub const MAGIC: &[u8; 6] = b"MQSEAL";
 /// The key file format version.
 pub const VERSION: u8 = 1;
+/// The longest key file read: 16 MiB. A trust store of 10 000 peers takes
+/// about 1 MiB.
+pub const MAX_FILE_LEN: u64 = 16 << 20;
 
 /// What a key file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,20 +153,67 @@ fn read(
         path: path.display().to_string(),
         source,
     };
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyFileError::Permissions {
-                path: path.display().to_string(),
-                mode,
-            });
-        }
+    // Checked on the open file, which is the one read below.
+    let mut file = fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(corrupt(path, "not a regular file"));
     }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(corrupt(
+            path,
+            format!("longer than {MAX_FILE_LEN} bytes: not an mqseal key file"),
+        ));
+    }
+    #[cfg(unix)]
+    check_access(path, &meta, secret)?;
     let _ = secret;
-    let bytes = Zeroizing::new(fs::read(path).map_err(io)?);
+    // Room for the whole file, so that reading does not reallocate and leave
+    // a copy of secret bytes behind in freed memory; `take` bounds a file
+    // that grows meanwhile.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(meta.len()).unwrap_or(0).saturating_add(1),
+    ));
+    (&mut file)
+        .take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(corrupt(
+            path,
+            format!("longer than {MAX_FILE_LEN} bytes: not an mqseal key file"),
+        ));
+    }
     check(provider, path, kind, &bytes)
+}
+
+/// Owner and mode of an open key file: see the module docs.
+#[cfg(unix)]
+fn check_access(path: &Path, meta: &fs::Metadata, secret: bool) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode() & 0o777;
+    let owner = meta.uid();
+    let user = rustix::process::geteuid().as_raw();
+    if owner != user && owner != 0 {
+        return Err(KeyFileError::Owner {
+            path: path.display().to_string(),
+            owner,
+            user,
+        });
+    }
+    if secret && mode & 0o077 != 0 {
+        return Err(KeyFileError::Permissions {
+            path: path.display().to_string(),
+            mode,
+        });
+    }
+    if mode & 0o022 != 0 {
+        return Err(KeyFileError::Writable {
+            path: path.display().to_string(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn check(
