@@ -1164,9 +1164,11 @@ impl Endpoint {
         }))
     }
 
-    /// Copies the header so that it ends at `payload_start`, protects the
-    /// payload `buf[payload_start..]`, appends the trailer, and returns where
-    /// the envelope starts.
+    /// Puts the header in front of `payload_start` (written again when the
+    /// buffer has room for the longest header in front, copied from the
+    /// topic cache's slot otherwise), protects the payload
+    /// `buf[payload_start..]`, appends the trailer, and returns where the
+    /// envelope starts.
     #[inline(always)]
     fn protect(
         &mut self,
@@ -1194,7 +1196,7 @@ impl Endpoint {
                 prep.timestamp_ms,
                 slot,
             );
-            debug_assert_eq!(n, header.len());
+            debug_assert_eq!(&slot[MAX_HEADER_LEN - n..], header);
         } else {
             buf[hstart..payload_start].copy_from_slice(header);
         }
@@ -1391,6 +1393,7 @@ impl Endpoint {
         let raw_sender = header
             .get(layout.sender_at..layout.sender_at + m.sender.as_bytes().len())
             .ok_or(Rejection::from(Malformed::Truncated))?;
+        debug_assert_eq!(raw_sender, m.sender.as_bytes());
         let slot = self.recv.find(m.epoch, raw_sender);
         let cached = slot.and_then(|i| self.recv.states[i].keys[suite.index()].as_ref());
 

@@ -130,4 +130,17 @@ mod tests {
         assert_eq!(nonce(&iv, 1)[..4], iv[..4]);
         assert_eq!(nonce(&iv, 1)[11], iv[11] ^ 1);
     }
+
+    proptest::proptest! {
+        /// docs/envelope.md 7.1 for any IV and counter, against the
+        /// byte-wise definition (the word split at byte 8 included).
+        #[test]
+        fn nonce_matches_the_spec_for_any_iv_and_counter(iv: [u8; 12], counter: u64) {
+            let mut want = iv;
+            for (w, c) in want[4..].iter_mut().zip(counter.to_be_bytes()) {
+                *w ^= c;
+            }
+            proptest::prop_assert_eq!(nonce(&iv, counter), want);
+        }
+    }
 }

@@ -171,9 +171,22 @@ fn senders_with_similar_ids_keep_separate_replay_state() {
     let mut ids: Vec<Vec<u8>> = Vec::new();
     for n in 1..=16u8 {
         let id: Vec<u8> = (1..=n).collect();
-        let mut middle = id.clone();
-        middle[usize::from(n / 2)] ^= 0x80;
-        ids.extend([id, middle]);
+        // One byte flipped: the middle, and the first and last where they
+        // differ from it (the last lies in the tail word of same_bytes'
+        // overlapping loads, the first in the head word).
+        let flipped = |at: usize| {
+            let mut v = id.clone();
+            v[at] ^= 0x80;
+            v
+        };
+        let (first, middle, last) = (0, usize::from(n / 2), usize::from(n - 1));
+        ids.push(flipped(middle));
+        for at in [first, last] {
+            if at != middle {
+                ids.push(flipped(at));
+            }
+        }
+        ids.push(id);
     }
     let mut senders: Vec<Endpoint> = ids
         .iter()
@@ -595,5 +608,84 @@ proptest! {
         rx.open("mac/t", &envs[199]).unwrap();
         let old = 199 - 64 - late;
         prop_assert_eq!(rejection(rx.open("mac/t", &envs[old])), Rejection::Replayed);
+    }
+}
+
+/// `seal`, `seal_into` and `seal_in_place` write byte-identical envelopes
+/// (AEAD and Ed25519 are deterministic) for every suite and every header
+/// length up to MAX_HEADER_LEN: a 16-byte sender id, a 5-byte epoch, a
+/// 7-byte counter and a 7-byte timestamp make a 38-byte header, where
+/// `seal` too goes through protect's write-into-the-buffer branch.
+#[test]
+fn seal_paths_write_identical_envelopes_for_every_header_length() {
+    let long: Vec<u8> = (0xa0..0xb0).collect();
+    let cases: [(u32, &[u8], u64, u64); 4] = [
+        (7, b"d", 0, NOW_MS),
+        (7, b"dev1", 200, NOW_MS),
+        (1 << 28, &long[..15], (1 << 42) + 3, 1 << 42),
+        (u32::MAX, &long, envelope::MAX_COUNTER - 20, envelope::MAX_TIMESTAMP_MS),
+    ];
+    let limits = KeyLimits {
+        soft_messages: u64::MAX,
+        hard_messages: u64::MAX,
+        // The clock runs up to 2^48 ms, past the default age limits.
+        soft_age: Duration::from_secs(1 << 40),
+        hard_age: Duration::from_secs(1 << 40),
+    };
+    for (epoch, sid, counter, now) in cases {
+        let sid = SenderId::new(sid).unwrap();
+        let c = ManualClock::new(now);
+        let make = || {
+            let mut store = MemoryCounterStore::new();
+            let scope = counter::CounterScope {
+                role: counter::Role::Send,
+                epoch,
+                sender: sid,
+            };
+            store.store(&scope, counter).unwrap();
+            Endpoint::builder(policy())
+                .provider(PROVIDER)
+                .sender_id(sid)
+                .keyring(Keyring::new(epoch, GroupSecret::from_bytes(SECRET)))
+                .signing_key(SigningKey::from_seed(SEED))
+                .counter_store(store)
+                .key_limits(limits)
+                .clock(c.clone())
+                .build()
+                .unwrap()
+        };
+        let mut trust = TrustStore::new();
+        trust.insert(sid, SigningKey::from_seed(SEED).public_key(PROVIDER));
+        let mut rx = Endpoint::builder(policy())
+            .provider(PROVIDER)
+            .keyring(Keyring::new(epoch, GroupSecret::from_bytes(SECRET)))
+            .trust(trust)
+            .clock(c.clone())
+            .build()
+            .unwrap();
+        let (mut a, mut b, mut d) = (make(), make(), make());
+        let mut out = Vec::new();
+        let mut buf = SealBuffer::new();
+        for topic in TOPICS {
+            // Twice: the second message on a topic finds it cached.
+            for payload in [&b"payload"[..], b"payload 2"] {
+                let x = a.seal(topic, payload).unwrap();
+                b.seal_into(topic, payload, &mut out).unwrap();
+                buf.clear();
+                buf.extend_from_slice(payload);
+                let y = d.seal_in_place(topic, &mut buf).unwrap();
+                assert_eq!(x, out, "seal_into, {topic}, epoch {epoch}");
+                assert_eq!(x, y, "seal_in_place, {topic}, epoch {epoch}");
+                let env = envelope::parse(&x).unwrap();
+                let h = env.header;
+                assert_eq!((h.epoch, h.sender_id), (epoch, sid.as_bytes()));
+                let fresh = topic.starts_with("cmd/");
+                assert_eq!(h.timestamp_ms, fresh.then_some(now), "{topic}");
+                if fresh && epoch == u32::MAX {
+                    assert_eq!(env.header_len(), envelope::MAX_HEADER_LEN);
+                }
+                assert_eq!(rx.open(topic, &x).unwrap().0, payload, "{topic}");
+            }
+        }
     }
 }
