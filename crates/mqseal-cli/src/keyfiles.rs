@@ -67,7 +67,9 @@ pub fn explain(e: KeyFileError, kind: FileKind, path: &Path) -> String {
         e @ KeyFileError::Permissions { .. } => {
             format!("refusing to use the {what}: {e} (a key file must be private to its owner)")
         }
-        e @ (KeyFileError::Writable { .. } | KeyFileError::Owner { .. }) => {
+        e @ (KeyFileError::Writable { .. }
+        | KeyFileError::Owner { .. }
+        | KeyFileError::NotRegular { .. }) => {
             format!("refusing to use the {what}: {e}")
         }
         KeyFileError::WrongKind { .. } => {

@@ -449,10 +449,18 @@ pub enum KeyFileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The path is not a regular file: a directory, a device or a pipe.
+    #[error(
+        "{path} is not a regular file (a directory, a device or a pipe): give the key file itself"
+    )]
+    NotRegular {
+        /// The path.
+        path: String,
+    },
     /// A key file belongs to another user than the one the process runs as,
     /// and not to root: its owner could change it.
     #[error(
-        "{path} belongs to uid {owner}, neither this user (uid {user}) nor root: whoever owns a key file can change it; if it is this user's, run `chown {user} {path}`"
+        "{path} belongs to uid {owner}, neither this user (uid {user}) nor root: whoever owns a key file can change it; run as its owner, or have root give it to this user (`chown {user} {path}`)"
     )]
     Owner {
         /// The file.
@@ -493,7 +501,9 @@ pub enum KeyFileError {
 fn access(mode: &u32) -> &'static str {
     if mode & 0o044 != 0 {
         "readable"
-    } else {
+    } else if mode & 0o022 != 0 {
         "writable"
+    } else {
+        "executable"
     }
 }

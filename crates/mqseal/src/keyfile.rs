@@ -31,9 +31,13 @@
 //!   only public keys, not writable by them ([`KeyFileError::Writable`]);
 //!   each error names the `chown` or `chmod` that fixes it.
 //!
-//! A key file is a regular file of at most [`MAX_FILE_LEN`] bytes. A truncated
-//! or corrupted file fails its checksum and gives a clear error, never a
-//! panic. Secret bytes are zeroized after use.
+//! A key file is a regular file of at most [`MAX_FILE_LEN`] bytes: a
+//! directory, a device or a pipe (process substitution included) is refused
+//! ([`KeyFileError::NotRegular`]), without waiting for a pipe's writer. The
+//! checks do not cover the directory: keep it writable only by its owner,
+//! since whoever can write it can put another key file in its place. A
+//! truncated or corrupted file fails its checksum and gives a clear error,
+//! never a panic. Secret bytes are zeroized after use.
 
 use std::fs;
 use std::io::Read as _;
@@ -154,10 +158,12 @@ fn read(
         source,
     };
     // Checked on the open file, which is the one read below.
-    let mut file = fs::File::open(path).map_err(io)?;
+    let mut file = open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        return Err(corrupt(path, "not a regular file"));
+        return Err(KeyFileError::NotRegular {
+            path: path.display().to_string(),
+        });
     }
     if meta.len() > MAX_FILE_LEN {
         return Err(corrupt(
@@ -174,17 +180,34 @@ fn read(
     let mut bytes = Zeroizing::new(Vec::with_capacity(
         usize::try_from(meta.len()).unwrap_or(0).saturating_add(1),
     ));
+    // At most one byte more than the length seen: a file that grew
+    // meanwhile fills the buffer exactly, without a reallocation.
     (&mut file)
-        .take(MAX_FILE_LEN + 1)
+        .take(meta.len() + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_LEN {
-        return Err(corrupt(
-            path,
-            format!("longer than {MAX_FILE_LEN} bytes: not an mqseal key file"),
-        ));
+    if bytes.len() as u64 != meta.len() {
+        return Err(io(std::io::Error::other(
+            "the file changed while it was read: try again",
+        )));
     }
     check(provider, path, kind, &bytes)
+}
+
+/// Opens a key file without waiting: a FIFO (or a device) given by mistake
+/// is opened at once, then refused as not a regular file, instead of
+/// blocking until a writer appears. (O_NONBLOCK does not change reads of a
+/// regular file.)
+fn open(path: &Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
+    }
+    o.open(path)
 }
 
 /// Owner and mode of an open key file: see the module docs.
@@ -377,8 +400,9 @@ pub fn save_trust(
     write(path.as_ref(), &encode(provider, Kind::Trust, &body))
 }
 
-/// Reads a trust store from `path`. (It holds only public keys, so its
-/// permissions are not checked.)
+/// Reads a trust store from `path`. It holds only public keys, so others may
+/// read it; it must not be writable by them, and must belong to this user
+/// or root (see the module docs).
 pub fn load_trust(
     provider: &CryptoProvider,
     path: impl AsRef<Path>,

@@ -74,6 +74,8 @@ fn key_files_that_group_or_others_could_change_are_refused() {
             (0o620, "writable"),
             (0o602, "writable"),
             (0o660, "readable"),
+            (0o611, "executable"),
+            (0o601, "executable"),
         ] {
             chmod(f, mode);
             let err = load(f).unwrap_err();
@@ -167,10 +169,7 @@ fn what_is_not_a_key_file_is_refused_before_it_is_read() {
     fs::create_dir(&d).unwrap();
     chmod(&d, 0o700);
     let err = keyfile::load_keyring(crypto::default_provider(), &d).unwrap_err();
-    assert!(
-        matches!(&err, KeyFileError::Corrupt { reason, .. } if reason.contains("not a regular file")),
-        "{err}"
-    );
+    assert!(matches!(&err, KeyFileError::NotRegular { .. }), "{err}");
 
     // A file longer than any key file (sparse: nothing is written, and
     // nothing is read, since the length is checked first).
@@ -188,4 +187,25 @@ fn what_is_not_a_key_file_is_refused_before_it_is_read() {
         matches!(&err, KeyFileError::Corrupt { reason, .. } if reason.contains("checksum")),
         "{err}"
     );
+}
+
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["fleet.keyring", "dev.identity", "trust"] {
+        let fifo = dir.path().join(name);
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(load(&fifo)).unwrap());
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("loading a FIFO waited for a writer")
+            .unwrap_err();
+        assert!(matches!(&err, KeyFileError::NotRegular { .. }), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
 }
