@@ -11,6 +11,16 @@ use proptest::prelude::*;
 
 use crate::common::*;
 
+/// A sender like `sealer`'s, with the id `id`.
+fn sealer_with_id(id: &[u8], clock: &ManualClock) -> Endpoint {
+    sealer_builder(PROVIDER)
+        .sender_id(SenderId::new(id).unwrap())
+        .counter_store(MemoryCounterStore::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
 fn pair() -> (Endpoint, Endpoint, ManualClock) {
     let c = clock();
     (sealer(PROVIDER, &c), opener(PROVIDER, &c), c)
@@ -142,15 +152,7 @@ fn tracked_senders_are_bounded() {
         .build()
         .unwrap();
     for (i, id) in [&b"a"[..], b"b", b"c"].into_iter().enumerate() {
-        let mut tx = Endpoint::builder(policy())
-            .provider(PROVIDER)
-            .sender_id(SenderId::new(id).unwrap())
-            .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-            .signing_key(SigningKey::from_seed(SEED))
-            .counter_store(MemoryCounterStore::new())
-            .clock(c.clone())
-            .build()
-            .unwrap();
+        let mut tx = sealer_with_id(id, &c);
         let r = rx.open("mac/t", &tx.seal("mac/t", b"x").unwrap());
         if i < 2 {
             r.unwrap();
@@ -190,17 +192,7 @@ fn senders_with_similar_ids_keep_separate_replay_state() {
     }
     let mut senders: Vec<Endpoint> = ids
         .iter()
-        .map(|id| {
-            Endpoint::builder(policy())
-                .provider(PROVIDER)
-                .sender_id(SenderId::new(id).unwrap())
-                .keyring(Keyring::new(7, GroupSecret::from_bytes(SECRET)))
-                .signing_key(SigningKey::from_seed(SEED))
-                .counter_store(MemoryCounterStore::new())
-                .clock(c.clone())
-                .build()
-                .unwrap()
-        })
+        .map(|id| sealer_with_id(id, &c))
         .collect();
     for topic in ["aes/t", "mac/t"] {
         // Every sender's first two messages share their counters with the
