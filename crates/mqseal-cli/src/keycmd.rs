@@ -147,6 +147,12 @@ fn key_promote(args: &KeyPromoteArgs) -> Result<String, String> {
         ));
     }
     let now = now_ms();
+    // Staged epochs below the promoted one: with a grace, they retire too.
+    let skipped: Vec<u32> = keyring
+        .all_epochs()
+        .filter(|&(e, st)| e < epoch && st == EpochState::AcceptOnly)
+        .map(|(e, _)| e)
+        .collect();
     let previous = match args.grace {
         Some(g) => keyring.promote_with_grace(epoch, now, g),
         None => keyring.promote(epoch),
@@ -163,6 +169,14 @@ fn key_promote(args: &KeyPromoteArgs) -> Result<String, String> {
                 iso_seconds(at),
                 format_duration(g)
             );
+            for e in skipped {
+                let at = keyring.retire_at_ms(e).unwrap_or(now);
+                let _ = writeln!(
+                    s,
+                    "Epoch {e}, staged below {epoch} and skipped, is retired at {} too.",
+                    iso_seconds(at)
+                );
+            }
         }
         (Some(prev), None) => {
             let _ = writeln!(

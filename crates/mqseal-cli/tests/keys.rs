@@ -188,6 +188,39 @@ fn staged_rotation_and_ratchet_never_print_a_secret() {
 }
 
 #[test]
+fn promoting_past_a_staged_epoch_retires_it_with_the_grace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let k = p(d, "fleet.keyring");
+    ok(&["keygen", "keyring", "--out", &k]);
+    for _ in 0..3 {
+        ok(&["key", "add", "--keyring", &k]);
+    }
+    // 3 goes live, skipping 2; 4 stays staged.
+    let out = ok(&[
+        "key",
+        "promote",
+        "--keyring",
+        &k,
+        "--epoch",
+        "3",
+        "--grace",
+        "10m",
+    ]);
+    assert!(out.contains("Epoch 1 is accept-only until"), "{out}");
+    assert!(
+        out.contains("Epoch 2, staged below 3 and skipped, is retired at"),
+        "{out}"
+    );
+    assert!(!out.contains("Epoch 4"), "{out}");
+    let ring = keyfile::load_keyring(default_provider(), &k).unwrap();
+    assert!(ring.retire_at_ms(1).is_some());
+    assert_eq!(ring.retire_at_ms(2), ring.retire_at_ms(1));
+    assert_eq!(ring.retire_at_ms(4), None);
+    assert_eq!(ring.state(4), Some(EpochState::AcceptOnly));
+}
+
+#[test]
 fn rotation_mistakes_are_refused_with_the_fix() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();

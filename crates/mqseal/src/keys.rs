@@ -345,7 +345,12 @@ impl Keyring {
     }
 
     /// [`Keyring::promote`], and schedule the previous active epoch for
-    /// retirement `grace` after `now_ms` (see [`Keyring::retire_due`]).
+    /// retirement `grace` after `now_ms` (see [`Keyring::retire_due`]), with
+    /// every accept-only epoch below `epoch` (or earlier, if one already
+    /// was scheduled so). Such an epoch was staged and skipped: it will
+    /// never send, since an endpoint's keyring moves forward only, and left
+    /// unscheduled it would stay accepted until retired by hand. Epochs
+    /// above `epoch` stay staged.
     pub fn promote_with_grace(
         &mut self,
         epoch: u32,
@@ -353,8 +358,12 @@ impl Keyring {
         grace: Duration,
     ) -> Result<Option<u32>, KeyError> {
         let previous = self.promote(epoch)?;
+        let at = now_ms.saturating_add(crate::freshness::duration_ms(grace));
         if let Some(p) = previous.and_then(|p| self.epochs.get_mut(&p)) {
-            p.retire_at_ms = Some(now_ms.saturating_add(crate::freshness::duration_ms(grace)));
+            p.retire_at_ms = Some(at);
+        }
+        for (_, e) in self.epochs.range_mut(..epoch) {
+            e.retire_by(at);
         }
         Ok(previous)
     }

@@ -773,6 +773,48 @@ fn a_keyring_replaced_with_another_secret_under_the_same_epoch_drops_the_cached_
 }
 
 #[test]
+fn promoting_with_grace_retires_the_epochs_it_skips_and_keeps_later_ones_staged() {
+    let g = |d: Duration| u64::try_from(d.as_millis()).unwrap();
+    let mut k = Keyring::new_at(1, secret(1), T0);
+    for e in 2..=5 {
+        k.add_at(e, secret(e as u8), T0).unwrap();
+    }
+    // 2 goes live with a long grace: 1 is scheduled.
+    let long = GRACE * 10;
+    assert_eq!(k.promote_with_grace(2, T0, long).unwrap(), Some(1));
+    assert_eq!(k.retire_at_ms(1), Some(T0 + g(long)));
+    assert_eq!(k.retire_at_ms(3), None);
+    // 4 goes live, skipping 3: 2 and 3 retire after the grace, and so does
+    // 1, whose schedule was later.
+    assert_eq!(k.promote_with_grace(4, T0 + 1, GRACE).unwrap(), Some(2));
+    let at = T0 + 1 + g(GRACE);
+    for e in [1, 2, 3] {
+        assert_eq!(k.retire_at_ms(e), Some(at), "epoch {e}");
+        assert_eq!(k.state(e), Some(EpochState::AcceptOnly), "epoch {e}");
+    }
+    // 5, staged above, stays staged with no schedule.
+    assert_eq!(k.retire_at_ms(5), None);
+    assert_eq!(k.state(5), Some(EpochState::AcceptOnly));
+    assert_eq!(k.retire_due(at - 1), Vec::<u32>::new());
+    assert_eq!(k.retire_due(at), vec![1, 2, 3]);
+    assert_eq!(k.state(4), Some(EpochState::Active));
+    assert_eq!(k.state(5), Some(EpochState::AcceptOnly));
+
+    // An earlier schedule is kept: 1 and 2, scheduled by a promotion with a
+    // short grace, keep it when a later promotion has a long one.
+    let mut k = Keyring::new_at(1, secret(1), T0);
+    for e in 2..=4 {
+        k.add_at(e, secret(e as u8), T0).unwrap();
+    }
+    k.promote_with_grace(3, T0, GRACE).unwrap();
+    assert_eq!(k.retire_at_ms(2), Some(T0 + g(GRACE)));
+    k.promote_with_grace(4, T0, long).unwrap();
+    assert_eq!(k.retire_at_ms(2), Some(T0 + g(GRACE)));
+    assert_eq!(k.retire_at_ms(1), Some(T0 + g(GRACE)));
+    assert_eq!(k.retire_at_ms(3), Some(T0 + g(long)));
+}
+
+#[test]
 fn a_closure_cannot_promote_an_older_epoch_or_cancel_its_retirement() {
     let clock = ManualClock::new(T0);
     let mut ep = device("dev", Keyring::new_at(1, secret(1), T0), &clock);
