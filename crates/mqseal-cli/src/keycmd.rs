@@ -147,10 +147,14 @@ fn key_promote(args: &KeyPromoteArgs) -> Result<String, String> {
         ));
     }
     let now = now_ms();
-    // Staged epochs below the promoted one: with a grace, they retire too.
+    // Staged epochs between the active one and the promoted one, which this
+    // promotion skips: with a grace, they retire with the previous epoch.
+    let active = keyring.active().map(|(a, _)| a);
     let skipped: Vec<u32> = keyring
         .all_epochs()
-        .filter(|&(e, st)| e < epoch && st == EpochState::AcceptOnly)
+        .filter(|&(e, st)| {
+            st == EpochState::AcceptOnly && active.is_some_and(|a| a < e) && e < epoch
+        })
         .map(|(e, _)| e)
         .collect();
     let previous = match args.grace {

@@ -218,6 +218,40 @@ fn promoting_past_a_staged_epoch_retires_it_with_the_grace() {
     assert_eq!(ring.retire_at_ms(2), ring.retire_at_ms(1));
     assert_eq!(ring.retire_at_ms(4), None);
     assert_eq!(ring.state(4), Some(EpochState::AcceptOnly));
+
+    // The usual rotation, one step after another: the epoch in its grace
+    // period was not skipped, and keeps the grace it was given.
+    let k = p(d, "other.keyring");
+    ok(&["keygen", "keyring", "--out", &k]);
+    ok(&["key", "add", "--keyring", &k]);
+    ok(&[
+        "key",
+        "promote",
+        "--keyring",
+        &k,
+        "--epoch",
+        "2",
+        "--grace",
+        "7d",
+    ]);
+    let week = keyfile::load_keyring(default_provider(), &k)
+        .unwrap()
+        .retire_at_ms(1);
+    ok(&["key", "add", "--keyring", &k]);
+    let out = ok(&[
+        "key",
+        "promote",
+        "--keyring",
+        &k,
+        "--epoch",
+        "3",
+        "--grace",
+        "10m",
+    ]);
+    assert!(!out.contains("skipped"), "{out}");
+    let ring = keyfile::load_keyring(default_provider(), &k).unwrap();
+    assert_eq!(ring.retire_at_ms(1), week);
+    assert!(ring.retire_at_ms(2) < week, "{out}");
 }
 
 #[test]

@@ -345,12 +345,16 @@ impl Keyring {
     }
 
     /// [`Keyring::promote`], and schedule the previous active epoch for
-    /// retirement `grace` after `now_ms` (see [`Keyring::retire_due`]), with
-    /// every accept-only epoch below `epoch` (or earlier, if one already
-    /// was scheduled so). Such an epoch was staged and skipped: it will
-    /// never send, since an endpoint's keyring moves forward only, and left
-    /// unscheduled it would stay accepted until retired by hand. Epochs
-    /// above `epoch` stay staged.
+    /// retirement `grace` after `now_ms` (see [`Keyring::retire_due`]),
+    /// together with the accept-only epochs this promotion skips: those
+    /// between the previous active epoch and `epoch` (an epoch already
+    /// scheduled earlier keeps its time). A skipped epoch was staged and
+    /// never sealed, and will not on an endpoint, whose keyring moves forward
+    /// only; unscheduled, it would stay accepted until retired by hand.
+    /// Nothing else changes: not the epochs below the previous active one
+    /// (their schedules, or their being kept by hand), not those above
+    /// `epoch`, and nothing at all when `epoch` is already active or there
+    /// was no active epoch.
     pub fn promote_with_grace(
         &mut self,
         epoch: u32,
@@ -359,11 +363,15 @@ impl Keyring {
     ) -> Result<Option<u32>, KeyError> {
         let previous = self.promote(epoch)?;
         let at = now_ms.saturating_add(crate::freshness::duration_ms(grace));
-        if let Some(p) = previous.and_then(|p| self.epochs.get_mut(&p)) {
-            p.retire_at_ms = Some(at);
-        }
-        for (_, e) in self.epochs.range_mut(..epoch) {
-            e.retire_by(at);
+        if let Some(p) = previous {
+            if let Some(e) = self.epochs.get_mut(&p) {
+                e.retire_at_ms = Some(at);
+            }
+            if p < epoch {
+                for (_, e) in self.epochs.range_mut(p + 1..epoch) {
+                    e.retire_by(at);
+                }
+            }
         }
         Ok(previous)
     }

@@ -773,45 +773,96 @@ fn a_keyring_replaced_with_another_secret_under_the_same_epoch_drops_the_cached_
 }
 
 #[test]
-fn promoting_with_grace_retires_the_epochs_it_skips_and_keeps_later_ones_staged() {
+fn promoting_with_grace_retires_the_epochs_it_skips_and_nothing_else() {
     let g = |d: Duration| u64::try_from(d.as_millis()).unwrap();
+    let long = GRACE * 10;
     let mut k = Keyring::new_at(1, secret(1), T0);
     for e in 2..=5 {
         k.add_at(e, secret(e as u8), T0).unwrap();
     }
-    // 2 goes live with a long grace: 1 is scheduled.
-    let long = GRACE * 10;
+    // 2 goes live with a long grace: 1 is scheduled, 3 to 5 stay staged.
     assert_eq!(k.promote_with_grace(2, T0, long).unwrap(), Some(1));
     assert_eq!(k.retire_at_ms(1), Some(T0 + g(long)));
     assert_eq!(k.retire_at_ms(3), None);
-    // 4 goes live, skipping 3: 2 and 3 retire after the grace, and so does
-    // 1, whose schedule was later.
+    // 4 goes live, skipping 3: 2 and 3 retire after the short grace; 1
+    // keeps the long one it was given; 5, above, stays staged.
     assert_eq!(k.promote_with_grace(4, T0 + 1, GRACE).unwrap(), Some(2));
     let at = T0 + 1 + g(GRACE);
-    for e in [1, 2, 3] {
+    assert_eq!(k.retire_at_ms(1), Some(T0 + g(long)));
+    for e in [2, 3] {
         assert_eq!(k.retire_at_ms(e), Some(at), "epoch {e}");
         assert_eq!(k.state(e), Some(EpochState::AcceptOnly), "epoch {e}");
     }
-    // 5, staged above, stays staged with no schedule.
     assert_eq!(k.retire_at_ms(5), None);
-    assert_eq!(k.state(5), Some(EpochState::AcceptOnly));
     assert_eq!(k.retire_due(at - 1), Vec::<u32>::new());
-    assert_eq!(k.retire_due(at), vec![1, 2, 3]);
+    assert_eq!(k.retire_due(at), vec![2, 3]);
+    assert_eq!(k.retire_due(T0 + g(long)), vec![1]);
     assert_eq!(k.state(4), Some(EpochState::Active));
     assert_eq!(k.state(5), Some(EpochState::AcceptOnly));
 
-    // An earlier schedule is kept: 1 and 2, scheduled by a promotion with a
-    // short grace, keep it when a later promotion has a long one.
+    // A skipped epoch already scheduled earlier keeps its time.
     let mut k = Keyring::new_at(1, secret(1), T0);
-    for e in 2..=4 {
-        k.add_at(e, secret(e as u8), T0).unwrap();
-    }
+    k.add_at(2, secret(2), T0).unwrap();
+    k.add_at(3, secret(3), T0).unwrap();
+    k.retire_all_but(1, T0 + 5);
+    k.promote_with_grace(3, T0, long).unwrap();
+    assert_eq!(k.retire_at_ms(2), Some(T0 + 5));
+    assert_eq!(k.retire_at_ms(1), Some(T0 + g(long)));
+    assert_eq!(k.retire_at_ms(3), None);
+
+    // An epoch kept accept-only by a plain promotion, to retire by hand, is
+    // left so by a later promotion with grace and by a ratchet.
+    let mut k = Keyring::new_at(1, secret(1), T0);
+    k.add_at(2, secret(2), T0).unwrap();
+    k.add_at(3, secret(3), T0).unwrap();
+    k.promote(2).unwrap();
     k.promote_with_grace(3, T0, GRACE).unwrap();
-    assert_eq!(k.retire_at_ms(2), Some(T0 + g(GRACE)));
-    k.promote_with_grace(4, T0, long).unwrap();
-    assert_eq!(k.retire_at_ms(2), Some(T0 + g(GRACE)));
-    assert_eq!(k.retire_at_ms(1), Some(T0 + g(GRACE)));
-    assert_eq!(k.retire_at_ms(3), Some(T0 + g(long)));
+    assert_eq!(k.retire_at_ms(1), None);
+    k.ratchet(provider(), T0, GRACE).unwrap();
+    assert_eq!(k.retire_at_ms(1), None);
+
+    // Promoting the active epoch again changes nothing.
+    let before: Vec<_> = (1..=3).map(|e| (k.state(e), k.retire_at_ms(e))).collect();
+    let active = k.active().unwrap().0;
+    assert_eq!(k.promote_with_grace(active, T0 + 9, GRACE).unwrap(), None);
+    let after: Vec<_> = (1..=3).map(|e| (k.state(e), k.retire_at_ms(e))).collect();
+    assert_eq!(before, after);
+
+    // Without an active epoch (a receive-only keyring), the accept-only
+    // epochs are what others seal under: none is scheduled.
+    let mut k = Keyring::default();
+    k.add_at(1, secret(1), T0).unwrap();
+    k.add_at(2, secret(2), T0).unwrap();
+    assert_eq!(k.promote_with_grace(2, T0, GRACE).unwrap(), None);
+    assert_eq!(k.retire_at_ms(1), None);
+}
+
+/// An endpoint that promotes past a staged epoch accepts it (from a device
+/// that did promote it) until the grace period ends, then rejects it; an
+/// epoch staged above stays.
+#[test]
+fn an_endpoint_stops_accepting_a_skipped_epoch_after_the_grace_only() {
+    let clock = ManualClock::new(T0);
+    let mut ring = Keyring::new_at(1, secret(1), T0);
+    for e in 2..=4 {
+        ring.add_at(e, secret(e as u8), T0).unwrap();
+    }
+    let mut rx = device("rx", ring.clone(), &clock);
+    let mut under2 = ring.clone();
+    under2.promote(2).unwrap();
+    let mut tx2 = device("tx", under2, &clock);
+    let msgs: Vec<Vec<u8>> = (0..2).map(|i| tx2.seal("fleet/a", &[i]).unwrap()).collect();
+    rx.with_keyring(|k| k.promote_with_grace(3, T0, GRACE))
+        .unwrap();
+    clock.set(T0 + 59_999);
+    rx.open("fleet/a", &msgs[0]).unwrap();
+    clock.set(T0 + 60_000);
+    assert_eq!(
+        rejection(rx.open("fleet/a", &msgs[1])),
+        Rejection::RetiredEpoch(2)
+    );
+    assert_eq!(rx.keyring().state(4), Some(EpochState::AcceptOnly));
+    assert!(rx.keyring().get(4).is_some());
 }
 
 #[test]
@@ -1215,6 +1266,49 @@ proptest! {
             }
             // What is due is retired on loading.
             prop_assert!(after.retire_at_ms(e).is_none_or(|t| t > T0 + now), "epoch {} due", e);
+        }
+    }
+}
+
+proptest! {
+    /// `promote_with_grace` changes the new active epoch (active, no
+    /// schedule), the previous one (scheduled at now + grace), the epochs it
+    /// skips (staged between the two: scheduled by now + grace), and
+    /// nothing else.
+    #[test]
+    fn promote_with_grace_schedules_only_what_it_skips(
+        changes in prop::collection::vec(change(), 0..16),
+        epoch in 0u32..6,
+        t in 0u64..120_000,
+    ) {
+        let mut k = Keyring::new_at(0, secret(1), T0);
+        for c in changes {
+            apply_change!(k, c);
+        }
+        let before = k.clone();
+        let prev = before.active().map(|(a, _)| a);
+        let at = T0 + t + u64::try_from(GRACE.as_millis()).unwrap();
+        if k.promote_with_grace(epoch, T0 + t, GRACE).is_err() {
+            prop_assert_eq!(snapshot(&k), snapshot(&before));
+            return Ok(());
+        }
+        let moved = prev != Some(epoch);
+        for (n, s) in before.all_epochs() {
+            let now = (k.state(n).unwrap(), k.retire_at_ms(n));
+            let was = before.retire_at_ms(n);
+            if n == epoch {
+                prop_assert_eq!(now, (EpochState::Active, None));
+            } else if moved && Some(n) == prev {
+                prop_assert_eq!(now, (EpochState::AcceptOnly, Some(at)));
+            } else if moved
+                && s == EpochState::AcceptOnly
+                && prev.is_some_and(|p| p < n)
+                && n < epoch
+            {
+                prop_assert_eq!(now, (s, Some(was.map_or(at, |w| w.min(at)))), "skipped {}", n);
+            } else {
+                prop_assert_eq!(now, (s, was), "epoch {} changed", n);
+            }
         }
     }
 }
