@@ -147,16 +147,9 @@ fn key_promote(args: &KeyPromoteArgs) -> Result<String, String> {
         ));
     }
     let now = now_ms();
-    // Staged epochs between the active one and the promoted one, which this
-    // promotion skips: with a grace, they retire with the previous epoch.
-    let active = keyring.active().map(|(a, _)| a);
-    let skipped: Vec<u32> = keyring
-        .all_epochs()
-        .filter(|&(e, st)| {
-            st == EpochState::AcceptOnly && active.is_some_and(|a| a < e) && e < epoch
-        })
-        .map(|(e, _)| e)
-        .collect();
+    // With a grace, the staged epochs this promotion skips retire with the
+    // previous one.
+    let skipped: Vec<u32> = keyring.skipped_by(epoch).collect();
     let previous = match args.grace {
         Some(g) => keyring.promote_with_grace(epoch, now, g),
         None => keyring.promote(epoch),

@@ -361,19 +361,28 @@ impl Keyring {
         now_ms: u64,
         grace: Duration,
     ) -> Result<Option<u32>, KeyError> {
+        let skipped: Vec<u32> = self.skipped_by(epoch).collect();
         let previous = self.promote(epoch)?;
         let at = now_ms.saturating_add(crate::freshness::duration_ms(grace));
-        if let Some(p) = previous {
-            if let Some(e) = self.epochs.get_mut(&p) {
-                e.retire_at_ms = Some(at);
-            }
-            if p < epoch {
-                for (_, e) in self.epochs.range_mut(p + 1..epoch) {
-                    e.retire_by(at);
-                }
-            }
+        if let Some(e) = previous.and_then(|p| self.epochs.get_mut(&p)) {
+            e.retire_at_ms = Some(at);
+        }
+        for e in skipped {
+            self.retire_by(e, at);
         }
         Ok(previous)
+    }
+
+    /// The epochs a promotion to `epoch` skips: the accept-only ones between
+    /// the active epoch and `epoch` (none without an active epoch, or when
+    /// `epoch` is not above it). [`Keyring::promote_with_grace`] schedules
+    /// them with the previous active epoch.
+    pub fn skipped_by(&self, epoch: u32) -> impl Iterator<Item = u32> + '_ {
+        let from = self.active_epoch().map_or(epoch, |a| a.saturating_add(1));
+        self.epochs
+            .range(from..epoch.max(from))
+            .filter(|(_, e)| e.state == EpochState::AcceptOnly)
+            .map(|(n, _)| *n)
     }
 
     /// Retires an epoch: its secret is zeroized and its messages are rejected

@@ -786,6 +786,8 @@ fn promoting_with_grace_retires_the_epochs_it_skips_and_nothing_else() {
     assert_eq!(k.retire_at_ms(3), None);
     // 4 goes live, skipping 3: 2 and 3 retire after the short grace; 1
     // keeps the long one it was given; 5, above, stays staged.
+    assert_eq!(k.skipped_by(4).collect::<Vec<_>>(), [3]);
+    assert_eq!(k.skipped_by(2).count() + k.skipped_by(1).count(), 0);
     assert_eq!(k.promote_with_grace(4, T0 + 1, GRACE).unwrap(), Some(2));
     let at = T0 + 1 + g(GRACE);
     assert_eq!(k.retire_at_ms(1), Some(T0 + g(long)));
