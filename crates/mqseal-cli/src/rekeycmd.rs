@@ -164,15 +164,12 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
             format_duration(args.grace)
         ),
     );
-    let previous = keyring.active().map(|(e, _)| e);
-    keyring
-        .add_at(epoch, secret, now)
-        .and_then(|()| keyring.promote_with_grace(epoch, now, args.grace))
-        .map_err(|e| key_error(e, keyring_path))?;
     // As the devices do on applying the message: every other epoch (staged
     // ones too, which a removed device may know) retires after the grace.
-    let grace_ms = u64::try_from(args.grace.as_millis()).unwrap_or(u64::MAX);
-    keyring.retire_all_but(epoch, now.saturating_add(grace_ms));
+    let retire_at = now.saturating_add(u64::try_from(args.grace.as_millis()).unwrap_or(u64::MAX));
+    let previous = keyring
+        .rekey_to(epoch, secret, now, retire_at)
+        .map_err(|e| key_error(e, keyring_path))?;
     save_keyring(keyring_path, &keyring)?;
 
     let removed_names: Vec<String> = removed.iter().map(ToString::to_string).collect();
@@ -198,9 +195,7 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         let _ = writeln!(
             s,
             "Epoch {prev} is accept-only until {} (grace {}).",
-            iso_seconds(
-                now.saturating_add(u64::try_from(args.grace.as_millis()).unwrap_or(u64::MAX))
-            ),
+            iso_seconds(retire_at),
             format_duration(args.grace)
         );
     }

@@ -909,14 +909,9 @@ impl Endpoint {
         let grace = opened.grace;
         let removed = opened.removed.clone();
         let retire_at = now.saturating_add(duration_ms(grace));
-        self.with_keyring(|k| {
-            k.add_at(epoch, opened.secret, now)?;
-            k.promote(epoch)?;
-            // Every older epoch, staged ones included, was known to the
-            // removed devices: all of them go after the grace period.
-            k.retire_all_but(epoch, retire_at);
-            Ok::<_, KeyError>(())
-        })?;
+        // Every older epoch, staged ones included, was known to the removed
+        // devices: all of them go after the grace period.
+        self.with_keyring(|k| k.rekey_to(epoch, opened.secret, now, retire_at))?;
         for id in &removed {
             self.trust.remove(id);
             self.trust_store.revoke(*id);

@@ -432,6 +432,25 @@ impl Keyring {
         }
     }
 
+    /// A rekey to the new `epoch`: adds it with `secret` (created at
+    /// `now_ms`), makes it the active epoch, and schedules every other epoch
+    /// not retired, staged ones included, to retire at `retire_at_ms` (or
+    /// earlier, if one already was): a removed device may know any of them.
+    /// What the admin's keyring and every device applying the rekey message
+    /// do. Returns the previous active epoch.
+    pub fn rekey_to(
+        &mut self,
+        epoch: u32,
+        secret: GroupSecret,
+        now_ms: u64,
+        retire_at_ms: u64,
+    ) -> Result<Option<u32>, KeyError> {
+        self.add_at(epoch, secret, now_ms)?;
+        let previous = self.promote(epoch)?;
+        self.retire_all_but(epoch, retire_at_ms);
+        Ok(previous)
+    }
+
     /// Schedules an accept-only epoch to retire at `at_ms`, or keeps its
     /// earlier schedule.
     pub(crate) fn retire_by(&mut self, epoch: u32, at_ms: u64) {
@@ -824,6 +843,18 @@ impl<'a> KeyringEdit<'a> {
     ) -> Result<Option<u32>, KeyError> {
         self.forward_promote(epoch)?;
         self.keyring.promote_with_grace(epoch, now_ms, grace)
+    }
+
+    /// [`Keyring::rekey_to`], for an epoch above every epoch held or retired.
+    pub fn rekey_to(
+        &mut self,
+        epoch: u32,
+        secret: GroupSecret,
+        now_ms: u64,
+        retire_at_ms: u64,
+    ) -> Result<Option<u32>, KeyError> {
+        self.forward_add(epoch)?;
+        self.keyring.rekey_to(epoch, secret, now_ms, retire_at_ms)
     }
 
     /// A number held or retired is left to `Keyring::add_at`, which refuses
