@@ -187,6 +187,20 @@ fn staged_rotation_and_ratchet_never_print_a_secret() {
     }
 }
 
+/// `mqseal key promote` of `epoch` in `k` with a grace; its output.
+fn promote(k: &str, epoch: &str, grace: &str) -> String {
+    ok(&[
+        "key",
+        "promote",
+        "--keyring",
+        k,
+        "--epoch",
+        epoch,
+        "--grace",
+        grace,
+    ])
+}
+
 #[test]
 fn promoting_past_a_staged_epoch_retires_it_with_the_grace() {
     let tmp = tempfile::tempdir().unwrap();
@@ -197,16 +211,7 @@ fn promoting_past_a_staged_epoch_retires_it_with_the_grace() {
         ok(&["key", "add", "--keyring", &k]);
     }
     // 3 goes live, skipping 2; 4 stays staged.
-    let out = ok(&[
-        "key",
-        "promote",
-        "--keyring",
-        &k,
-        "--epoch",
-        "3",
-        "--grace",
-        "10m",
-    ]);
+    let out = promote(&k, "3", "10m");
     assert!(out.contains("Epoch 1 is accept-only until"), "{out}");
     assert!(
         out.contains("Epoch 2, staged below 3 and skipped, is retired at"),
@@ -224,30 +229,12 @@ fn promoting_past_a_staged_epoch_retires_it_with_the_grace() {
     let k = p(d, "other.keyring");
     ok(&["keygen", "keyring", "--out", &k]);
     ok(&["key", "add", "--keyring", &k]);
-    ok(&[
-        "key",
-        "promote",
-        "--keyring",
-        &k,
-        "--epoch",
-        "2",
-        "--grace",
-        "7d",
-    ]);
+    promote(&k, "2", "7d");
     let week = keyfile::load_keyring(default_provider(), &k)
         .unwrap()
         .retire_at_ms(1);
     ok(&["key", "add", "--keyring", &k]);
-    let out = ok(&[
-        "key",
-        "promote",
-        "--keyring",
-        &k,
-        "--epoch",
-        "3",
-        "--grace",
-        "10m",
-    ]);
+    let out = promote(&k, "3", "10m");
     assert!(!out.contains("skipped"), "{out}");
     let ring = keyfile::load_keyring(default_provider(), &k).unwrap();
     assert_eq!(ring.retire_at_ms(1), week);

@@ -174,14 +174,12 @@ fn read(
     #[cfg(unix)]
     check_access(path, &meta, secret)?;
     let _ = secret;
-    // Room for the whole file, so that reading does not reallocate and leave
-    // a copy of secret bytes behind in freed memory; `take` bounds a file
-    // that grows meanwhile.
+    // Room for the whole file and one byte more, and at most that much read
+    // (a file that grew meanwhile fills it exactly): reading never
+    // reallocates, which would leave a copy of secret bytes in freed memory.
     let mut bytes = Zeroizing::new(Vec::with_capacity(
         usize::try_from(meta.len()).unwrap_or(0).saturating_add(1),
     ));
-    // At most one byte more than the length seen: a file that grew
-    // meanwhile fills the buffer exactly, without a reallocation.
     (&mut file)
         .take(meta.len() + 1)
         .read_to_end(&mut bytes)
