@@ -64,6 +64,9 @@ pub trait CounterStore: Send {
 ///
 /// Counters survive a drop and rebuild of the endpoint (as in a test that
 /// simulates a restart), not a process crash: use [`FileCounterStore`] for that.
+/// Two endpoints with one sender id that share it in one thread continue
+/// above each other's reservations; it does not make them safe to use from
+/// two threads at once (give every endpoint its own sender id).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCounterStore(Arc<Mutex<HashMap<CounterScope, u64>>>);
 
@@ -317,6 +320,13 @@ impl SendCounter {
         scope: CounterScope,
         block: u64,
     ) -> Result<(), CounterError> {
+        // Another counter over the same scope (a second endpoint with this
+        // sender id on a shared store) may have reserved past us: continue
+        // above its mark, never inside its block.
+        let stored = store.load(&scope)?;
+        if stored > self.next {
+            self.next = stored;
+        }
         if self.next > MAX_COUNTER {
             return Err(CounterError::Exhausted { epoch: scope.epoch });
         }
@@ -370,6 +380,24 @@ mod tests {
         // A restart resumes at the mark: 5..8 are skipped, none reused.
         let mut c2 = SendCounter::resume(&mut store, &scope()).unwrap();
         assert_eq!(c2.next(&mut store, scope, 4).unwrap(), 8);
+    }
+
+    /// Two counters over one scope on a shared store (two endpoints with the
+    /// same sender id, one rebuilt before the other was dropped) never hand
+    /// out the same counter: each reserves above the other's mark.
+    #[test]
+    fn counters_sharing_a_store_never_overlap() {
+        let mut store = MemoryCounterStore::new();
+        let mut a = SendCounter::resume(&mut store, &scope()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        assert!(seen.insert(a.next(&mut store, scope, 4).unwrap()));
+        let mut b = SendCounter::resume(&mut store, &scope()).unwrap();
+        for _ in 0..40 {
+            for c in [&mut a, &mut b] {
+                let n = c.next(&mut store, scope, 4).unwrap();
+                assert!(seen.insert(n), "counter {n} handed out twice");
+            }
+        }
     }
 
     #[test]
