@@ -72,16 +72,16 @@ def main():
     for name, data in seqs.items():
         write("replay_window", name, data)
 
-    # rekey_parse: MQRK, version 1, epoch, issued_at_ms, grace_ms, admin id,
-    # removed ids, ephemeral key, recipients (id + 48-byte wrapped secret),
+    # rekey_parse: MQRK, version 2, epoch, issued_at_ms, grace_ms, admin id,
+    # removed ids (u16 count), ephemeral key, recipients (id + 48-byte wrapped secret),
     # 64-byte signature.
     def ident(b):
         return bytes([len(b)]) + b
 
     def rekey(removed, recipients):
-        m = b"MQRK" + b"\x01" + struct.pack(">IQI", 8, 1795000000000, 60000)
+        m = b"MQRK" + b"\x02" + struct.pack(">IQI", 8, 1795000000000, 60000)
         m += ident(b"admin")
-        m += bytes([len(removed)]) + b"".join(ident(r) for r in removed)
+        m += struct.pack(">H", len(removed)) + b"".join(ident(r) for r in removed)
         m += bytes(range(32))
         m += struct.pack(">H", len(recipients))
         for r in recipients:

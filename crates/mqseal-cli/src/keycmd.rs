@@ -311,6 +311,13 @@ fn trust_add(args: &TrustPeerArgs, admin: bool) -> Result<String, String> {
     let p = path.display();
     let (mut trust, created) = load_trust_or_new(path)?;
     let id = peer.sender_id;
+    if trust.is_revoked(&id) {
+        return Err(format!(
+            "{id} was removed by a rekey and is revoked in {p}, as on every device that applied \
+             it, whatever its keys; nothing was changed. Give the new device another sender id \
+             (mqseal keygen identity --id NEW-ID --out NEW-ID.identity)"
+        ));
+    }
     let same_signing = trust.get(&id) == Some(&peer.signing);
     let same_agreement = trust.agreement_key(&id) == Some(&peer.agreement);
     // A peer known by its signing key only may get its X25519 key added.
@@ -358,7 +365,8 @@ fn trust_add(args: &TrustPeerArgs, admin: bool) -> Result<String, String> {
     Ok(s)
 }
 
-/// A copy of `trust` without `id` (and without an admin if `drop_admin`).
+/// A copy of `trust` without `ids` (and without an admin if `drop_admin`),
+/// keeping its revocations.
 pub fn trust_without(trust: &TrustStore, ids: &[SenderId], drop_admin: bool) -> TrustStore {
     let mut out = TrustStore::new();
     for (id, key) in trust.iter() {
@@ -378,6 +386,9 @@ pub fn trust_without(trust: &TrustStore, ids: &[SenderId], drop_admin: bool) -> 
         && !drop_admin
     {
         out.set_admin(*id, *key);
+    }
+    for id in trust.revoked() {
+        out.revoke(*id);
     }
     out
 }
@@ -438,6 +449,14 @@ fn trust_list(args: &TrustFileArg) -> Result<String, String> {
     {
         let _ = writeln!(s, "{a} (admin only, not a peer)");
         let _ = writeln!(s, "  ed25519  {}", hex::encode(k.0));
+    }
+    let revoked: Vec<String> = trust.revoked().map(ToString::to_string).collect();
+    if !revoked.is_empty() {
+        let _ = writeln!(
+            s,
+            "revoked (removed by a rekey; every rekey lists them again): {}",
+            revoked.join(", ")
+        );
     }
     Ok(s)
 }

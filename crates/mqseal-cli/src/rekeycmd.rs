@@ -6,11 +6,13 @@ use std::io::Read;
 use std::path::Path;
 
 use mqseal::rekey::RekeyBuilder;
-use mqseal::{ConfigError, Endpoint, Error, GroupSecret, Policy, PublicIdentity, Rejection};
+use mqseal::{
+    ConfigError, Endpoint, Error, GroupSecret, Policy, PublicIdentity, Rejection, SenderId,
+};
 
 use crate::cli::{RekeyApplyArgs, RekeyIssueArgs};
 use crate::files::{self, SECRET};
-use crate::keycmd::{key_error, trust_without};
+use crate::keycmd::key_error;
 use crate::keyfiles::{
     load_identity, load_keyring_for_use, load_trust, open_counters, provider, save_keyring,
     save_trust,
@@ -61,6 +63,8 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
             admin_path.display()
         ));
     }
+    // The senders this rekey removes; the ones earlier rekeys removed are in
+    // the trust store's revoked set and are listed again (see below).
     let mut removed = Vec::new();
     for name in &args.remove {
         let id = sender_id(name)?;
@@ -69,6 +73,12 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
                 "{id} is the admin: it cannot remove itself (make another admin with `mqseal \
                  trust admin` and rekey from there)"
             ));
+        }
+        if trust.is_revoked(&id) {
+            note(&format!(
+                "note: {id} was removed by an earlier rekey; every rekey lists it again"
+            ));
+            continue;
         }
         if trust.get(&id).is_none() {
             return Err(format!(
@@ -126,9 +136,13 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
     for r in &recipients {
         builder = builder.recipient(*r);
     }
-    for id in &removed {
-        builder = builder.remove(*id);
-    }
+    // Every removal so far, not only this one's: the broker retains only the
+    // newest rekey, and a device that missed an earlier one must still revoke
+    // the senders it removed.
+    let earlier: Vec<SenderId> = trust.revoked().copied().collect();
+    builder = builder
+        .remove_all(earlier.iter().copied())
+        .remove_all(removed.iter().copied());
     let message = builder.sign(provider(), &admin, now).map_err(|e| match e {
         Error::Config(ConfigError::Rekey(why)) => format!("cannot build the rekey: {why}"),
         e => format!("cannot build the rekey: {e}"),
@@ -179,11 +193,19 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         &if removed.is_empty() {
             format!("{tp}: unchanged (no device removed)")
         } else {
-            format!("removing {} from {tp}", removed_names.join(", "))
+            format!(
+                "revoking {} in {tp} (every later rekey lists them again)",
+                removed_names.join(", ")
+            )
         },
     );
     if !removed.is_empty() {
-        save_trust(trust_path, &trust_without(&trust, &removed, false))?;
+        // Revoked, not only dropped: the next rekey lists them again.
+        let mut trust = trust.clone();
+        for id in &removed {
+            trust.revoke(*id);
+        }
+        save_trust(trust_path, &trust)?;
     }
 
     let mut s = format!("Rekeyed to epoch {epoch}");
@@ -191,6 +213,15 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         let _ = write!(s, ", removing {}", removed_names.join(", "));
     }
     let _ = writeln!(s, ".");
+    if !earlier.is_empty() {
+        let names: Vec<String> = earlier.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "It lists again the senders earlier rekeys removed, for devices that missed \
+             them: {}.",
+            names.join(", ")
+        );
+    }
     if let Some(prev) = previous {
         let _ = writeln!(
             s,

@@ -281,13 +281,134 @@ fn a_rekey_retires_staged_epochs_too() {
     let out = apply(d, "robot-1", &msg);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let p_ = default_provider();
+    // The grace counts from when the admin issued the message, on the devices
+    // too (robot-1 applies it a little later).
+    let issued = mqseal::rekey::parse(&fs::read(&msg).unwrap())
+        .unwrap()
+        .issued_at_ms;
     for id in ["admin", "robot-1"] {
         let k = keyfile::load_keyring(p_, d.join(format!("{id}.keyring"))).unwrap();
         assert_eq!(k.active().unwrap().0, 3, "{id}");
         for old in [1, 2] {
             assert_eq!(k.state(old), Some(EpochState::AcceptOnly), "{id} {old}");
-            let grace = k.retire_at_ms(old).unwrap() - k.created_ms(3).unwrap();
-            assert_eq!(grace, 30_000, "{id} {old}");
+            assert_eq!(k.retire_at_ms(old).unwrap(), issued + 30_000, "{id} {old}");
         }
     }
+}
+
+/// A device offline across a removal sees only the newest rekey (the broker
+/// retains one): that one lists the earlier removal again, and the device
+/// revokes the removed sender from it.
+#[test]
+fn a_device_that_missed_a_removal_revokes_it_from_the_next_rekey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fleet(d);
+    let p_ = default_provider();
+    let robot2 = SenderId::new(b"robot-2").unwrap();
+    // An envelope robot-2 sealed under epoch 1 before it was removed.
+    fs::copy(d.join("admin.keyring"), d.join("robot-2.keyring")).unwrap();
+    let from_robot2 = ok_bytes(
+        &[
+            "seal",
+            "--keyring",
+            &p(d, "robot-2.keyring"),
+            "--identity",
+            &p(d, "robot-2.identity"),
+            "-t",
+            "devices/robot-2/t",
+            "--protect",
+            "encrypt+sign",
+        ],
+        b"from robot-2",
+    );
+    let open_on_robot3 = |env: &[u8]| {
+        run(
+            &[
+                "open",
+                "--keyring",
+                &p(d, "robot-3.keyring"),
+                "--trust",
+                &p(d, "robot-3.trust"),
+                "-t",
+                "devices/robot-2/t",
+                "--protect",
+                "encrypt+sign",
+            ],
+            env,
+        )
+    };
+    assert!(open_on_robot3(&from_robot2).status.success());
+
+    // First rekey: robot-2 removed; robot-1 applies it, robot-3 is offline.
+    let out = rekey(d, &["--remove", "robot-2", "--grace", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = apply(d, "robot-1", &p(d, "rekey.msg"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The admin's trust store keeps robot-2 as revoked, not merely dropped.
+    let t = keyfile::load_trust(p_, d.join("admin.trust")).unwrap();
+    assert!(t.is_revoked(&robot2) && t.get(&robot2).is_none());
+    let listed = ok(&["trust", "list", "--trust", &p(d, "admin.trust")]);
+    assert!(
+        listed.contains("revoked (removed by a rekey; every rekey lists them again): robot-2"),
+        "{listed}"
+    );
+
+    // Second rekey, removing nobody new: it still lists robot-2.
+    fs::remove_file(d.join("rekey.msg")).unwrap();
+    let out = rekey(d, &["--grace", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "It lists again the senders earlier rekeys removed, for devices that missed them: \
+             robot-2."
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let second = fs::read(d.join("rekey.msg")).unwrap();
+    let parsed = mqseal::rekey::parse(&second).unwrap();
+    assert_eq!(parsed.epoch, 3);
+    assert_eq!(parsed.removed, [robot2]);
+
+    // robot-3 comes back and finds only the second message: robot-2 is
+    // revoked, and its envelope under epoch 1 (still in its grace) refused.
+    let out = apply(d, "robot-3", &p(d, "rekey.msg"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t3 = keyfile::load_trust(p_, d.join("robot-3.trust")).unwrap();
+    assert!(t3.is_revoked(&robot2));
+    let k3 = keyfile::load_keyring(p_, d.join("robot-3.keyring")).unwrap();
+    assert_eq!(k3.state(1), Some(EpochState::AcceptOnly));
+    let out = open_on_robot3(&from_robot2);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("(unknown_sender)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Removing robot-2 again is a note, not an error; re-trusting it is refused.
+    fs::remove_file(d.join("rekey.msg")).unwrap();
+    let out = rekey(d, &["--remove", "robot-2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("robot-2 was removed by an earlier rekey"),
+        "{}",
+        text(&out.stderr)
+    );
+    let err = fails(
+        &[
+            "trust",
+            "add",
+            "--trust",
+            &p(d, "admin.trust"),
+            "--peer",
+            &p(d, "robot-2.identity.pub"),
+        ],
+        b"",
+    );
+    assert!(
+        err.contains("robot-2 was removed by a rekey and is revoked"),
+        "{err}"
+    );
 }

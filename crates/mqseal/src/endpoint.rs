@@ -888,9 +888,13 @@ impl Endpoint {
 
     /// Verifies a rekey message from the admin and, if it is for this device
     /// and newer than every epoch held, installs its secret as the new active
-    /// epoch (the previous one retires after the message's grace period) and
-    /// revokes the senders it removes. A message that fails any check leaves
-    /// the endpoint unchanged. See [`crate::rekey`].
+    /// epoch and revokes the senders it removes (every removal so far: see
+    /// [`crate::rekey`]). Every other epoch retires after the message's grace
+    /// period, counted from when the admin issued it, or from now if this
+    /// device's clock is behind that: a device that applies a rekey late does
+    /// not give the old epochs, which the removed devices know, a fresh
+    /// grace period. A message that fails any check leaves the endpoint
+    /// unchanged.
     pub fn apply_rekey(&mut self, message: &[u8]) -> Result<crate::rekey::Applied, Error> {
         let me = self.sender_id.ok_or(ConfigError::NoSenderId)?;
         let agreement = self.agreement.as_ref().ok_or(ConfigError::NoAgreementKey)?;
@@ -908,7 +912,9 @@ impl Endpoint {
         let epoch = opened.epoch;
         let grace = opened.grace;
         let removed = opened.removed.clone();
-        let retire_at = now.saturating_add(duration_ms(grace));
+        let retire_at = now
+            .min(opened.issued_at_ms)
+            .saturating_add(duration_ms(grace));
         // Every older epoch, staged ones included, was known to the removed
         // devices: all of them go after the grace period.
         self.with_keyring(|k| k.rekey_to(epoch, opened.secret, now, retire_at))?;
@@ -1504,8 +1510,12 @@ impl Endpoint {
         Ok(m)
     }
 
-    /// Durably records exact counter marks (on a clean shutdown), so that a
-    /// restart skips no counter and rejects no genuine message.
+    /// Durably records exact counter marks (on a clean shutdown): a restart
+    /// then skips no send counter, and its receive windows start just above
+    /// the highest counter accepted from each sender, instead of a whole
+    /// reserved block above it. The window's record of which lower counters
+    /// were seen is not kept: a message delayed behind a later one, and not
+    /// yet received at the flush, is rejected after the restart.
     pub fn flush(&mut self) -> Result<(), CounterError> {
         let Some(store) = self.counters.as_deref_mut() else {
             return Ok(());

@@ -10,12 +10,25 @@
 //! secret, nor anything sealed under it. A device that was offline receives
 //! the retained message when it reconnects and catches up.
 //!
-//! # Format (version 1)
+//! # Every message lists every removal so far
+//!
+//! The broker retains only the newest rekey message, so a device that was
+//! offline across several rekeys sees only the last one, and revokes only the
+//! senders that one lists. The removed list is therefore **cumulative**: each
+//! rekey lists every sender removed by any earlier rekey as well as the new
+//! ones. Otherwise a device removed two rekeys ago stays trusted by every
+//! device that missed that rekey: its signatures are accepted, and during
+//! the grace period so are its messages under the old epochs. Keep the
+//! admin's removals in its [`TrustStore`](crate::TrustStore) with
+//! [`TrustStore::revoke`](crate::TrustStore::revoke) and pass them all with
+//! [`RekeyBuilder::remove_all`]; `mqseal rekey` does both.
+//!
+//! # Format (version 2)
 //!
 //! ```text
-//! "MQRK" | 0x01 | epoch u32 BE | issued_at_ms u64 BE | grace_ms u32 BE
+//! "MQRK" | 0x02 | epoch u32 BE | issued_at_ms u64 BE | grace_ms u32 BE
 //! | admin id: len u8 (1..=16) | id
-//! | removed: count u8 | count × (len u8 | id)
+//! | removed: count u16 BE | count × (len u8 | id)
 //! | ephemeral X25519 public key (32)
 //! | recipients: count u16 BE (1..=4096) | count × (len u8 | id | wrapped secret (32) | tag (16))
 //! | Ed25519 signature (64) over "mqseal/v1 rekey" || SHA-256(every byte before it)
@@ -78,10 +91,13 @@ use crate::keys::{AgreementKey, GroupSecret, Identity, PublicIdentity, PublicKey
 
 /// The magic bytes that start a rekey message.
 pub const MAGIC: &[u8; 4] = b"MQRK";
-/// The rekey message version.
-pub const VERSION: u8 = 1;
+/// The rekey message version. Version 1, whose removed list had a one-byte
+/// count, is refused.
+pub const VERSION: u8 = 2;
 /// The most recipients one message carries.
 pub const MAX_RECIPIENTS: usize = 4096;
+/// The most removed senders one message lists (all removals so far).
+pub const MAX_REMOVED: usize = u16::MAX as usize;
 /// Label of the signature.
 pub const SIGNATURE_LABEL: &[u8] = b"mqseal/v1 rekey";
 /// HKDF salt of the key-encryption key.
@@ -135,9 +151,25 @@ impl<'a> RekeyBuilder<'a> {
         self
     }
 
-    /// A device removed from the group: receivers revoke it.
+    /// A device removed from the group: receivers revoke it. List every
+    /// sender removed so far, not only this rekey's: a device that missed an
+    /// earlier rekey sees only the newest (see [the module
+    /// documentation](self#every-message-lists-every-removal-so-far)). A sender
+    /// listed twice is listed once.
     pub fn remove(mut self, sender: SenderId) -> Self {
-        self.removed.push(sender);
+        if !self.removed.contains(&sender) {
+            self.removed.push(sender);
+        }
+        self
+    }
+
+    /// Every sender in `senders` is removed, as by [`remove`](Self::remove):
+    /// pass the admin's earlier removals, for example
+    /// `trust.revoked().copied()`.
+    pub fn remove_all(mut self, senders: impl IntoIterator<Item = SenderId>) -> Self {
+        for s in senders {
+            self = self.remove(s);
+        }
         self
     }
 
@@ -152,8 +184,8 @@ impl<'a> RekeyBuilder<'a> {
         if self.recipients.is_empty() || self.recipients.len() > MAX_RECIPIENTS {
             return Err(bad("a rekey needs 1 to 4096 recipients"));
         }
-        if self.removed.len() > 255 {
-            return Err(bad("a rekey removes at most 255 senders"));
+        if self.removed.len() > MAX_REMOVED {
+            return Err(bad("a rekey lists at most 65535 removed senders"));
         }
         if self
             .recipients
@@ -171,7 +203,7 @@ impl<'a> RekeyBuilder<'a> {
         m.extend_from_slice(&issued_at_ms.to_be_bytes());
         m.extend_from_slice(&grace_ms.to_be_bytes());
         push_id(&mut m, &admin.sender_id);
-        m.push(self.removed.len() as u8);
+        m.extend_from_slice(&(self.removed.len() as u16).to_be_bytes());
         for id in &self.removed {
             push_id(&mut m, id);
         }
@@ -286,8 +318,10 @@ pub fn parse(bytes: &[u8]) -> Result<RekeyMessage<'_>, Malformed> {
     let issued_at_ms = u64::from_be_bytes(r.array()?);
     let grace = Duration::from_millis(u64::from(u32::from_be_bytes(r.array()?)));
     let admin = r.id()?;
-    let n_removed = usize::from(r.byte()?);
-    let mut removed = Vec::with_capacity(n_removed);
+    let n_removed = usize::from(u16::from_be_bytes(r.array()?));
+    // Each listed id takes at least two bytes: the capacity is bounded by the
+    // input, not by the count it claims.
+    let mut removed = Vec::with_capacity(n_removed.min(bytes.len() / 2));
     for _ in 0..n_removed {
         removed.push(r.id()?);
     }
@@ -356,6 +390,7 @@ impl<'a> Cursor<'a> {
 /// A verified and unwrapped rekey.
 pub(crate) struct OpenedRekey {
     pub(crate) epoch: u32,
+    pub(crate) issued_at_ms: u64,
     pub(crate) grace: Duration,
     pub(crate) secret: GroupSecret,
     pub(crate) removed: Vec<SenderId>,
@@ -421,6 +456,7 @@ pub(crate) fn open(
         .map_err(|_| Rejection::Unauthenticated)?;
     Ok(OpenedRekey {
         epoch: msg.epoch,
+        issued_at_ms: msg.issued_at_ms,
         grace: msg.grace,
         secret: GroupSecret::from_bytes(*secret),
         removed: msg.removed,

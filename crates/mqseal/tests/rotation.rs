@@ -1314,3 +1314,159 @@ proptest! {
         }
     }
 }
+
+/// The broker retains only the newest rekey. A device offline across the
+/// removal of `stolen` applies only a later rekey; because the admin lists
+/// every removal so far (its trust store keeps them as revoked), the device
+/// still revokes `stolen`: neither its sealed messages under the old epoch
+/// (in their grace period) nor its signatures under the new one are accepted.
+#[test]
+fn a_device_that_missed_a_removal_revokes_it_from_the_newest_rekey() {
+    let fleet = Fleet::new();
+    let clock = ManualClock::new(T0);
+    let stolen_id = SenderId::new(b"stolen").unwrap();
+    let sign_policy = || {
+        Policy::builder()
+            .rule("fleet/#", Protection::encrypt(Aead::Aes256Gcm))
+            .unwrap()
+            .rule("signed/#", Protection::sign())
+            .unwrap()
+            .build()
+    };
+    let mut all = fleet.trust();
+    for m in fleet.members.values() {
+        all.insert_identity(&m.public(provider()));
+    }
+    let endpoint = |name: &str| {
+        Endpoint::builder(sign_policy())
+            .identity(fleet.members[name].clone())
+            .keyring(Keyring::new_at(1, secret(1), T0))
+            .trust(all.clone())
+            .counter_store(MemoryCounterStore::new())
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let mut stolen = endpoint("stolen");
+    let mut offline = endpoint("offline");
+    let old_epoch = stolen.seal("fleet/cmd", b"forged").unwrap();
+
+    // The admin's side: the first rekey removes `stolen`, which its trust
+    // store then keeps as revoked; the second removes nobody new.
+    let mut admin_trust = all.clone();
+    let s2 = GroupSecret::generate(provider().random).unwrap();
+    let first = RekeyBuilder::new(2, &s2)
+        .grace(GRACE)
+        .recipient(fleet.members["offline"].public(provider()))
+        .remove(stolen_id)
+        .sign(provider(), &fleet.admin, T0)
+        .unwrap();
+    admin_trust.revoke(stolen_id);
+    let s3 = GroupSecret::generate(provider().random).unwrap();
+    let second = RekeyBuilder::new(3, &s3)
+        .grace(GRACE)
+        .recipient(fleet.members["offline"].public(provider()))
+        .remove_all(admin_trust.revoked().copied())
+        .sign(provider(), &fleet.admin, T0)
+        .unwrap();
+    assert_eq!(rekey::parse(&first).unwrap().removed, [stolen_id]);
+    assert_eq!(rekey::parse(&second).unwrap().removed, [stolen_id]);
+
+    // `offline` finds only the retained, newest message.
+    let applied = offline.apply_rekey(&second).unwrap();
+    assert_eq!(applied.removed, [stolen_id]);
+    assert!(offline.is_revoked(&stolen_id));
+    assert!(offline.trust_store().is_revoked(&stolen_id));
+    assert_eq!(offline.keyring().state(1), Some(EpochState::AcceptOnly));
+    assert_eq!(
+        rejection(offline.open("fleet/cmd", &old_epoch)),
+        Rejection::UnknownSender
+    );
+    // A sign-only envelope needs no group secret: `stolen` labels it with
+    // epoch 3 and signs it with its own key, long after the grace.
+    clock.advance(Duration::from_secs(86_400));
+    let mut ring = Keyring::new_at(1, secret(1), T0);
+    ring.add_at(3, secret(99), T0).unwrap();
+    ring.promote(3).unwrap();
+    stolen.set_keyring(ring).unwrap();
+    let signed = stolen.seal("signed/cmd", b"open the valve").unwrap();
+    assert_eq!(
+        rejection(offline.open("signed/cmd", &signed)),
+        Rejection::UnknownSender
+    );
+}
+
+/// The grace period counts from when the admin issued the rekey: a device
+/// that applies it late gives the old epochs (which a removed device knows)
+/// only what is left of it; a device whose clock is behind the admin's
+/// counts from its own clock.
+#[test]
+fn the_grace_of_a_rekey_counts_from_when_it_was_issued() {
+    let fleet = Fleet::new();
+    let s2 = GroupSecret::generate(provider().random).unwrap();
+    let msg = fleet.rekey(2, &s2, &["robot", "sensor"], &["stolen"]);
+    let grace_ms = u64::try_from(GRACE.as_millis()).unwrap();
+
+    // Applied 40 s after it was issued: epoch 1 retires 20 s later.
+    let clock = ManualClock::new(T0 + 40_000);
+    let mut robot = fleet.endpoint("robot", &clock);
+    let mut sender = fleet.endpoint("sensor", &clock);
+    let m1 = sender.seal("fleet/cmd", b"epoch 1").unwrap();
+    robot.apply_rekey(&msg).unwrap();
+    assert_eq!(robot.keyring().retire_at_ms(1), Some(T0 + grace_ms));
+    clock.set(T0 + grace_ms - 1);
+    assert_eq!(robot.open("fleet/cmd", &m1).unwrap().0, b"epoch 1");
+    let m1b = sender.seal("fleet/cmd", b"epoch 1 again").unwrap();
+    clock.set(T0 + grace_ms);
+    assert_eq!(
+        rejection(robot.open("fleet/cmd", &m1b)),
+        Rejection::RetiredEpoch(1)
+    );
+
+    // Applied a day late: epoch 1 is retired at once.
+    let clock = ManualClock::new(T0 + 86_400_000);
+    let mut late = fleet.endpoint("robot", &clock);
+    let mut sender = fleet.endpoint("sensor", &clock);
+    let m1 = sender.seal("fleet/cmd", b"epoch 1").unwrap();
+    late.apply_rekey(&msg).unwrap();
+    assert_eq!(
+        rejection(late.open("fleet/cmd", &m1)),
+        Rejection::RetiredEpoch(1)
+    );
+
+    // A clock 10 minutes behind the admin's: the full grace from its own now.
+    let behind = T0 - 600_000;
+    let clock = ManualClock::new(behind);
+    let mut slow = fleet.endpoint("robot", &clock);
+    slow.apply_rekey(&msg).unwrap();
+    assert_eq!(slow.keyring().retire_at_ms(1), Some(behind + grace_ms));
+}
+
+#[test]
+fn a_rekey_lists_every_removal_once_and_more_than_255() {
+    let fleet = Fleet::new();
+    let s2 = GroupSecret::generate(provider().random).unwrap();
+    let ids: Vec<SenderId> = (0..300u32)
+        .map(|i| SenderId::try_from(format!("gone-{i}").as_str()).unwrap())
+        .collect();
+    let msg = RekeyBuilder::new(2, &s2)
+        .recipient(fleet.members["robot"].public(provider()))
+        .remove_all(ids.iter().copied())
+        .remove(ids[7])
+        .remove_all(ids[..10].iter().copied())
+        .sign(provider(), &fleet.admin, T0)
+        .unwrap();
+    let parsed = rekey::parse(&msg).unwrap();
+    assert_eq!(parsed.removed, ids);
+    let clock = ManualClock::new(T0);
+    let mut robot = fleet.endpoint("robot", &clock);
+    let applied = robot.apply_rekey(&msg).unwrap();
+    assert_eq!(applied.removed.len(), 300);
+    assert!(ids.iter().all(|id| robot.is_revoked(id)));
+
+    // A version-1 message (one-byte removed count) is refused as such.
+    let mut v1 = msg.clone();
+    v1[4] = 1;
+    let err = rekey::parse(&v1).unwrap_err();
+    assert!(err.to_string().contains("unsupported version"), "{err}");
+}
