@@ -120,7 +120,8 @@ async fn through_adapter(
     endpoint: fn(&str) -> Endpoint,
 ) -> Duration {
     let (sub, mut sub_loop) =
-        SecureAsyncClient::new(options(&format!("ss{run}"), port), 1000, endpoint("sub"));
+        SecureAsyncClient::new(options(&format!("ss{run}"), port), 1000, endpoint("sub"))
+            .expect("secure client");
     let (tx, mut done) = mpsc::channel(1);
     let (ready_tx, mut ready) = mpsc::channel(1);
     sub.subscribe(TOPIC, qos).await.expect("subscribe");
@@ -149,7 +150,8 @@ async fn through_adapter(
         1000,
         // Fixed width, so that every run's envelopes have the same size.
         endpoint(&format!("p{run:05}")),
-    );
+    )
+    .expect("secure client");
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     let start = Instant::now();
     for _ in 0..n {

@@ -114,7 +114,7 @@ impl Broker {
         endpoint: Endpoint,
     ) -> Result<(SecureAsyncClient, mpsc::UnboundedReceiver<SecureEvent>), BoxError> {
         let (client, mut eventloop) =
-            SecureAsyncClient::new(self.options(client_id)?, 100, endpoint);
+            SecureAsyncClient::new(self.options(client_id)?, 100, endpoint)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (up_tx, mut up) = mpsc::channel(1);
         tokio::spawn(async move {

@@ -17,9 +17,6 @@ use crate::keyfiles::{save_keyring, save_trust};
 use crate::secure::{self, Role, explain_rejection, seal_error};
 use crate::util::note;
 
-/// The largest packet sent or received: the largest payload and its envelope.
-const MAX_PACKET: usize = mqseal::endpoint::DEFAULT_MAX_PAYLOAD + 1024;
-
 fn qos(q: u8) -> QoS {
     match q {
         0 => QoS::AtMostOnce,
@@ -42,7 +39,6 @@ fn options(conn: &ConnArgs, role: &str) -> Result<(MqttOptions, String), String>
         .clone()
         .unwrap_or_else(|| format!("mqseal-{role}-{}", std::process::id()));
     let mut o = MqttOptions::new(id, conn.host.clone(), port);
-    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     o.set_keep_alive(Duration::from_secs(30));
     o.set_clean_session(true);
     if let Some(ca) = &conn.cafile {
@@ -166,7 +162,8 @@ pub fn publish(args: &PubArgs) -> Result<(), String> {
     let mut source = messages(args)?;
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let (client, mut events) = SecureAsyncClient::new(options, 64, built.endpoint);
+        let (client, mut events) =
+            SecureAsyncClient::new(options, 64, built.endpoint).map_err(|e| e.to_string())?;
         let result = pub_loop(
             args,
             &client,
@@ -288,7 +285,8 @@ pub fn subscribe(args: &SubArgs) -> Result<(), String> {
     let rt = runtime()?;
     rt.block_on(async {
         let cap = args.topics.len() + 16;
-        let (client, mut events) = SecureAsyncClient::new(options, cap, built.endpoint);
+        let (client, mut events) =
+            SecureAsyncClient::new(options, cap, built.endpoint).map_err(|e| e.to_string())?;
         let r = sub_loop(args, &client, &mut events, &at, tls).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if client.disconnect().await.is_ok() {

@@ -11,9 +11,24 @@
 //!
 //! - QoS 1 and 2 work as in rumqttc. Acknowledgements are sent by rumqttc for
 //!   every received publish, rejected or not, so the broker never redelivers a
-//!   rejected message forever. A redelivered duplicate of an accepted envelope
-//!   (DUP flag set) is dropped and reported as [`SecureEvent::Duplicate`], so
-//!   the application sees each message once (on topics with replay protection).
+//!   rejected message forever. They are sent when the publish is read, before
+//!   the application sees it: rumqttc's manual acknowledgements are refused
+//!   by `new`, since a [`SecureEvent`] carries no packet to acknowledge.
+//! - A redelivered duplicate of an accepted envelope (DUP flag set) is dropped
+//!   and reported as [`SecureEvent::Duplicate`], so the application sees each
+//!   message once (on topics with replay protection). A publisher's own
+//!   retransmission after a lost connection reaches subscribers without the
+//!   DUP flag (MQTT 3.1.1 §3.3.1.1: the broker does not pass it on), so its
+//!   second copy is reported as [`SecureEvent::Rejected`] with
+//!   `replayed`: a rejection that is not always an attack.
+//! - Packet size limits come from the endpoint: `new` sets rumqttc's
+//!   incoming and outgoing limits to [`packet_limit`] of the endpoint's
+//!   [`Endpoint::max_payload`], replacing those of the options, so that every
+//!   envelope the endpoint may seal or accept fits, and a larger one comes
+//!   out as [`SecureEvent::Rejected`] (`too_large`) instead of a dropped
+//!   connection. A packet above even that limit still makes rumqttc drop the
+//!   connection, and a broker redelivers it on a persistent session: have the
+//!   broker refuse larger packets (Mosquitto: `max_packet_size`).
 //! - TLS uses rustls with the `ring` provider only (no aws-lc, no C build):
 //!   see [`tls`] for a private CA, client certificates and the transport.
 //!
@@ -23,7 +38,7 @@
 //!
 //! # async fn run(endpoint: Endpoint) -> Result<(), Box<dyn std::error::Error>> {
 //! let options = MqttOptions::new("robot-1", "127.0.0.1", 1883);
-//! let (client, mut eventloop) = SecureAsyncClient::new(options, 10, endpoint);
+//! let (client, mut eventloop) = SecureAsyncClient::new(options, 10, endpoint)?;
 //! client.subscribe("robots/1/cmd", QoS::AtLeastOnce).await?;
 //! loop {
 //!     match eventloop.poll().await? {
@@ -74,6 +89,8 @@ pub enum SecureEvent {
 /// that a publish takes one lock (the endpoint's).
 struct Shared {
     endpoint: Mutex<Endpoint>,
+    /// rumqttc's packet limit, both ways ([`packet_limit`]).
+    packet_limit: usize,
     /// Every count but `published`.
     stats: Mutex<Stats>,
     published: AtomicU64,
@@ -82,6 +99,7 @@ struct Shared {
 impl Shared {
     fn new(endpoint: Endpoint) -> Arc<Self> {
         Arc::new(Shared {
+            packet_limit: packet_limit(endpoint.max_payload()),
             endpoint: Mutex::new(endpoint),
             stats: Mutex::new(Stats::default()),
             published: AtomicU64::new(0),
@@ -121,8 +139,22 @@ impl Shared {
     /// thread that the event loop's thread frees: through the embedded
     /// broker, some runs then fell into a slow mode, with seals taking about
     /// 600 ns instead of 170 ns (see `docs/performance.md`).
+    ///
+    /// A publish that rumqttc would refuse to write (a payload on an
+    /// unprotected topic above the limit) is refused here, with a typed
+    /// error: rumqttc would accept it, fail to write it, and retry it on every
+    /// reconnect.
     fn seal(&self, topic: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        self.endpoint().seal(topic, payload)
+        let sealed = self.endpoint().seal(topic, payload)?;
+        let packet = 2 + topic.len() + 2 + sealed.len();
+        if packet > self.packet_limit {
+            return Err(mqseal::ConfigError::PayloadTooLarge {
+                len: payload.len(),
+                max: self.packet_limit.saturating_sub(packet - payload.len()),
+            }
+            .into());
+        }
+        Ok(sealed)
     }
 
     fn event(&self, event: Event) -> SecureEvent {
@@ -186,19 +218,54 @@ impl std::fmt::Debug for SecureEventLoop {
     }
 }
 
+/// The largest MQTT packet (as rumqttc counts it: the remaining length)
+/// that carries an envelope of `max_payload` bytes of payload on the
+/// longest topic: the topic length and topic, a packet id, the longest
+/// header and trailer.
+pub fn packet_limit(max_payload: usize) -> usize {
+    2 + usize::from(u16::MAX)
+        + 2
+        + max_payload
+        + mqseal::envelope::MAX_HEADER_LEN
+        + mqseal::envelope::MAX_TRAILER_LEN
+}
+
+/// The options the secure client runs with: the endpoint's packet limits,
+/// and no manual acknowledgements.
+fn prepare(mut options: MqttOptions, endpoint: &Endpoint) -> Result<MqttOptions, Error> {
+    if options.manual_acks() {
+        return Err(mqseal::ConfigError::Unsupported(
+            "rumqttc's manual acknowledgements: the secure client has rumqttc acknowledge every \
+             received publish (a SecureEvent carries no packet to acknowledge); leave \
+             MqttOptions::set_manual_acks off",
+        )
+        .into());
+    }
+    let limit = packet_limit(endpoint.max_payload());
+    options.set_max_packet_size(limit, limit);
+    Ok(options)
+}
+
 impl SecureAsyncClient {
     /// A client and its event loop, as `rumqttc::AsyncClient::new`, with the
-    /// endpoint that seals and opens.
-    pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureEventLoop) {
+    /// endpoint that seals and opens. The options' packet size limits are
+    /// replaced by the endpoint's ([`packet_limit`]); options with manual
+    /// acknowledgements are refused (`ConfigError::Unsupported`).
+    pub fn new(
+        options: MqttOptions,
+        cap: usize,
+        endpoint: Endpoint,
+    ) -> Result<(Self, SecureEventLoop), Error> {
+        let options = prepare(options, &endpoint)?;
         let (client, eventloop) = rumqttc::AsyncClient::new(options, cap);
         let shared = Shared::new(endpoint);
-        (
+        Ok((
             SecureAsyncClient {
                 client,
                 shared: shared.clone(),
             },
             SecureEventLoop { eventloop, shared },
-        )
+        ))
     }
 
     /// Seals `payload` for `topic` and publishes it.
@@ -256,8 +323,11 @@ impl SecureEventLoop {
         self.shared.stats()
     }
 
-    /// The rumqttc event loop, for its options and state.
-    pub fn eventloop_mut(&mut self) -> &mut rumqttc::EventLoop {
+    /// The rumqttc event loop, for its options and state. Dangerous: its
+    /// own `poll` yields publishes that nothing verified, and changing its
+    /// options (manual acknowledgements, packet limits) undoes what
+    /// [`SecureAsyncClient::new`] set up.
+    pub fn danger_eventloop_mut(&mut self) -> &mut rumqttc::EventLoop {
         &mut self.eventloop
     }
 }
@@ -288,17 +358,23 @@ impl std::fmt::Debug for SecureConnection {
 }
 
 impl SecureClient {
-    /// A client and its connection, as `rumqttc::Client::new`.
-    pub fn new(options: MqttOptions, cap: usize, endpoint: Endpoint) -> (Self, SecureConnection) {
+    /// A client and its connection, as `rumqttc::Client::new`, set up as
+    /// [`SecureAsyncClient::new`] does.
+    pub fn new(
+        options: MqttOptions,
+        cap: usize,
+        endpoint: Endpoint,
+    ) -> Result<(Self, SecureConnection), Error> {
+        let options = prepare(options, &endpoint)?;
         let (client, connection) = rumqttc::Client::new(options, cap);
         let shared = Shared::new(endpoint);
-        (
+        Ok((
             SecureClient {
                 client,
                 shared: shared.clone(),
             },
             SecureConnection { connection, shared },
-        )
+        ))
     }
 
     /// Seals `payload` for `topic` and publishes it.
@@ -337,14 +413,17 @@ impl SecureClient {
 }
 
 impl SecureConnection {
-    /// Blocks for the next event; `None` when the client was dropped or
-    /// disconnected.
+    /// Blocks for the next event; `None` once every [`SecureClient`] clone
+    /// was dropped. As with rumqttc, an error is returned when the connection
+    /// fails or after [`SecureClient::disconnect`], and the next call
+    /// reconnects: stop calling it to stay disconnected.
     pub fn recv(&mut self) -> Option<Result<SecureEvent, ConnectionError>> {
         let event = self.connection.recv().ok()?;
         Some(event.map(|e| self.shared.event(e)))
     }
 
-    /// Iterates over events, as `rumqttc::Connection::iter`.
+    /// Iterates over events, as `rumqttc::Connection::iter`; it ends only
+    /// when every client was dropped (see [`SecureConnection::recv`]).
     pub fn iter(&mut self) -> impl Iterator<Item = Result<SecureEvent, ConnectionError>> + '_ {
         std::iter::from_fn(move || self.recv())
     }
@@ -387,14 +466,78 @@ mod tests {
     }
 
     #[test]
+    fn manual_acks_are_refused() {
+        let mut options = MqttOptions::new("a", "127.0.0.1", 1);
+        options.set_manual_acks(true);
+        let err = SecureAsyncClient::new(options.clone(), 10, endpoint()).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(mqseal::ConfigError::Unsupported(_))),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("manual acknowledgements"), "{err}");
+        assert!(SecureClient::new(options, 10, endpoint()).is_err());
+    }
+
+    /// A publish rumqttc could not write is refused with a typed error
+    /// (rumqttc would take it, fail to write it and retry it forever): a
+    /// payload above `max_payload` on a protected topic (the endpoint), and
+    /// one above the packet limit on an unprotected topic (the adapter).
+    #[test]
+    fn a_publish_above_the_packet_limit_is_refused() {
+        let policy = Policy::builder()
+            .rule("t/#", Protection::mac())
+            .unwrap()
+            .rule("open/#", Protection::insecure_plaintext())
+            .unwrap()
+            .build();
+        let endpoint = Endpoint::builder(policy)
+            .sender_id(SenderId::try_from("dev").unwrap())
+            .keyring(Keyring::new(1, GroupSecret::from_bytes([1; 32])))
+            .counter_store(MemoryCounterStore::new())
+            .max_payload(1000)
+            .build()
+            .unwrap();
+        let limit = packet_limit(1000);
+        let options = MqttOptions::new("a", "127.0.0.1", 1);
+        let (client, _connection) = SecureClient::new(options, 10, endpoint).unwrap();
+        let too_large = |r: Result<(), Error>| {
+            matches!(
+                r,
+                Err(Error::Config(mqseal::ConfigError::PayloadTooLarge { .. }))
+            )
+        };
+        assert!(too_large(client.publish(
+            "t/a",
+            QoS::AtMostOnce,
+            false,
+            [0; 1001]
+        )));
+        client
+            .publish("t/a", QoS::AtMostOnce, false, [0; 1000])
+            .unwrap();
+        // On the unprotected topic, the packet: 2 + topic + 2 + payload.
+        let fits = limit - 2 - "open/a".len() - 2;
+        assert!(too_large(client.publish(
+            "open/a",
+            QoS::AtMostOnce,
+            false,
+            vec![0; fits + 1]
+        )));
+        client
+            .publish("open/a", QoS::AtMostOnce, false, vec![0; fits])
+            .unwrap();
+        assert_eq!(client.stats().published, 2);
+    }
+
+    #[test]
     fn stats_can_be_read_inside_with_endpoint() {
         let options = MqttOptions::new("a", "127.0.0.1", 1);
-        let (client, _eventloop) = SecureAsyncClient::new(options, 10, endpoint());
+        let (client, _eventloop) = SecureAsyncClient::new(options, 10, endpoint()).unwrap();
         let stats = returns(move || client.with_endpoint(|_| client.stats()));
         assert_eq!(stats.published, 0);
 
         let options = MqttOptions::new("b", "127.0.0.1", 1);
-        let (client, _connection) = SecureClient::new(options, 10, endpoint());
+        let (client, _connection) = SecureClient::new(options, 10, endpoint()).unwrap();
         let stats = returns(move || client.with_endpoint(|_| client.stats()));
         assert_eq!(stats.accepted, 0);
     }

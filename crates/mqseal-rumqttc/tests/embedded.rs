@@ -11,9 +11,9 @@ use mqseal_rumqttc::{QoS, SecureClient, SecureEvent};
 fn blocking_client_round_trip_and_rejection() {
     let broker = EmbeddedBroker::start().unwrap();
     let (rx_client, mut rx_conn) =
-        SecureClient::new(options("rx", broker.port()), 10, endpoint("rx"));
+        SecureClient::new(options("rx", broker.port()), 10, endpoint("rx")).unwrap();
     let (tx_client, mut tx_conn) =
-        SecureClient::new(options("tx", broker.port()), 10, endpoint("tx"));
+        SecureClient::new(options("tx", broker.port()), 10, endpoint("tx")).unwrap();
     std::thread::spawn(move || for _ in tx_conn.iter() {});
     rx_client.subscribe("sensors/#", QoS::AtLeastOnce).unwrap();
     // Wait for the SUBACK before publishing.

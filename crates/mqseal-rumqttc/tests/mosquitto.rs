@@ -476,3 +476,68 @@ async fn garbage_from_mosquitto_pub_is_rejected_and_acked() {
         "a rejected message was redelivered"
     );
 }
+
+/// A message larger than rumqttc's default 10 KiB packet limit, and one larger
+/// than the endpoint accepts, come out as rejections (malformed, too_large)
+/// on a persistent QoS 1 session, are acknowledged, and the loop goes on.
+/// With rumqttc's own limit, the first would drop the connection, and the
+/// broker would send it again on every reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_are_rejected_and_the_receive_loop_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _broker = Mosquitto::start(
+        dir.path(),
+        "b",
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        &[port],
+    );
+    let persistent = {
+        let mut o = options("victim", port);
+        o.set_clean_session(false);
+        o
+    };
+    let mut victim = peer(persistent.clone(), endpoint("victim"));
+    victim.wait_connected().await;
+    victim.subscribe("sensors/#", QoS::AtLeastOnce).await;
+
+    let big = mqseal::endpoint::DEFAULT_MAX_PAYLOAD + 4096;
+    for (name, len) in [("11k.bin", 11 * 1024), ("big.bin", big)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, vec![0x42u8; len]).unwrap();
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+            .args(["-t", "sensors/x", "-f", file.to_str().unwrap()])
+            .status()
+            .expect("mosquitto_pub is installed");
+        assert!(status.success());
+    }
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        match victim.next(10).await.expect("each message surfaces") {
+            SecureEvent::Rejected(r) => {
+                kinds.push(r.error.rejection().expect("a rejection").kind())
+            }
+            other => panic!("accepted an oversized message: {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["malformed", "too_large"]);
+
+    let sender = peer(options("sender", port), endpoint("sender"));
+    sender
+        .client
+        .publish("sensors/x", QoS::AtLeastOnce, false, b"real")
+        .await
+        .unwrap();
+    assert_eq!(payload(victim.next(10).await.unwrap()).1, b"real");
+
+    // Acknowledged: the persistent session brings nothing back.
+    victim.client.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut again = peer(persistent, endpoint("victim"));
+    again.wait_connected().await;
+    assert!(
+        again.next(2).await.is_none(),
+        "an oversized message was redelivered"
+    );
+}

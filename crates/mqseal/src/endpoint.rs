@@ -805,10 +805,24 @@ impl Endpoint {
     /// which moves forward only too (and may put another secret under the
     /// same epoch number, as a reloaded file can); to go back on purpose,
     /// [`Endpoint::danger_replace_keyring`].
+    ///
+    /// If `f` panics, the changes it made before the panic still take effect
+    /// (a retired epoch's keys are erased) before the panic goes on.
     pub fn with_keyring<R>(&mut self, f: impl FnOnce(&mut KeyringEdit<'_>) -> R) -> R {
-        let r = f(&mut KeyringEdit::new(&mut self.keyring));
+        // The keys derived from the keyring must follow it even when `f`
+        // panics halfway: an endpoint kept after the panic (behind a
+        // poisoned mutex, say) must not keep accepting an epoch `f` retired.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(&mut KeyringEdit::new(&mut self.keyring))
+        }));
         self.reconcile_keys();
-        r
+        r.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// The largest payload it seals or opens, in bytes (see
+    /// [`EndpointBuilder::max_payload`]).
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// Erases every derived key (a secret may have changed under an epoch

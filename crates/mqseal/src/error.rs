@@ -254,6 +254,10 @@ pub enum ConfigError {
     /// A [`SealBuffer`](crate::SealBuffer) was sealed twice.
     #[error("the buffer is already sealed: call SealBuffer::clear() and write a new payload")]
     AlreadySealed,
+    /// A transport option the secure client cannot honour (for example
+    /// rumqttc's manual acknowledgements).
+    #[error("unsupported option: {0}")]
+    Unsupported(&'static str),
     /// An endpoint that sends has no counter store.
     #[error(
         "an endpoint with a sender id needs a counter store: call .counter_store(FileCounterStore::open(path)?) so counters survive restarts, or MemoryCounterStore::new() only if every process start uses a fresh key epoch"

@@ -1470,3 +1470,38 @@ fn a_rekey_lists_every_removal_once_and_more_than_255() {
     let err = rekey::parse(&v1).unwrap_err();
     assert!(err.to_string().contains("unsupported version"), "{err}");
 }
+
+/// A closure given to `with_keyring` that panics halfway still leaves the
+/// endpoint consistent with the keyring: an epoch it retired before the
+/// panic is no longer accepted (an endpoint behind a poisoned mutex may be
+/// used after the panic).
+#[test]
+fn a_panic_inside_with_keyring_leaves_no_retired_epoch_accepted() {
+    let clock = ManualClock::new(T0);
+    let ring = || {
+        let mut k = Keyring::new_at(1, secret(1), T0);
+        k.add_at(2, secret(2), T0).unwrap();
+        k
+    };
+    let mut tx = device("tx", ring(), &clock);
+    let mut rx = device("rx", ring(), &clock);
+    let m1 = tx.seal("fleet/a", b"one").unwrap();
+    let m2 = tx.seal("fleet/a", b"two").unwrap();
+    rx.open("fleet/a", &m1).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rx.with_keyring(|k| {
+            k.promote(2).unwrap();
+            k.retire(1).unwrap();
+            panic!("a later step of the caller fails");
+        })
+    }));
+    assert!(caught.is_err());
+    assert_eq!(rx.keyring().state(1), Some(EpochState::Retired));
+    assert_eq!(
+        rejection(rx.open("fleet/a", &m2)),
+        Rejection::RetiredEpoch(1)
+    );
+    // And it seals under the epoch promoted before the panic.
+    let sealed = rx.seal("fleet/a", b"three").unwrap();
+    assert_eq!(envelope::parse(&sealed).unwrap().header.epoch, 2);
+}

@@ -232,7 +232,8 @@ pub struct Peer {
 }
 
 pub fn peer(options: MqttOptions, endpoint: Endpoint) -> Peer {
-    let (client, mut eventloop) = SecureAsyncClient::new(options, 100, endpoint);
+    let (client, mut eventloop) =
+        SecureAsyncClient::new(options, 100, endpoint).expect("secure client");
     let (tx, events) = mpsc::unbounded_channel();
     let (ctx, connected) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -243,6 +244,11 @@ pub fn peer(options: MqttOptions, endpoint: Endpoint) -> Peer {
                 ))) => {
                     let _ = ctx.send(());
                 }
+                // The client disconnected on purpose: stop, instead of
+                // reconnecting and taking the session from its successor.
+                Ok(SecureEvent::Mqtt(mqseal_rumqttc::Event::Outgoing(
+                    rumqttc::Outgoing::Disconnect,
+                ))) => return,
                 Ok(SecureEvent::Mqtt(_)) => {}
                 Ok(e) => {
                     if tx.send(e).is_err() {
