@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use mqseal::*;
-use mqseal_rumqttc::{MqttOptions, SecureAsyncClient, SecureEvent, tls};
+use mqseal_rumqttc::{MqttOptions, QoS, SecureAsyncClient, SecureEvent, tls};
 use tokio::sync::mpsc;
 
 /// Where the broker is.
@@ -69,6 +69,13 @@ impl BrokerArgs {
         let (host, port) = rest.rsplit_once(':').ok_or("--broker needs a port")?;
         let port: u16 = port.parse().map_err(|_| "bad port in --broker")?;
         let tls = match scheme {
+            "mqtt" if self.ca.is_some() || self.cert.is_some() => {
+                return Err(
+                    "--ca, --cert and --key need an mqtts:// broker: with mqtt:// they would be \
+                     ignored, and the connection (password included) would be in the clear"
+                        .into(),
+                );
+            }
             "mqtt" => None,
             "mqtts" => {
                 let ca = std::fs::read(self.ca.as_ref().ok_or("mqtts:// needs --ca")?)?;
@@ -106,24 +113,49 @@ impl Broker {
         Ok(o)
     }
 
-    /// A secure client whose event loop runs on a task; its verified and
-    /// rejected messages arrive on the returned channel.
+    /// A secure client subscribed to `subscriptions`, whose event loop runs
+    /// on a task; its verified and rejected messages arrive on the returned
+    /// channel. It subscribes again whenever it connects to a broker that
+    /// kept no session for it (after a broker restart, say), so a
+    /// long-running device does not go deaf.
     pub async fn secure(
         &self,
         client_id: &str,
         endpoint: Endpoint,
+        subscriptions: &[(&str, QoS)],
     ) -> Result<(SecureAsyncClient, mpsc::UnboundedReceiver<SecureEvent>), BoxError> {
         let (client, mut eventloop) =
             SecureAsyncClient::new(self.options(client_id)?, 100, endpoint)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (up_tx, mut up) = mpsc::channel(1);
+        let subscriber = client.clone();
+        let subscriptions: Vec<(String, QoS)> = subscriptions
+            .iter()
+            .map(|(f, q)| ((*f).to_owned(), *q))
+            .collect();
         tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
                     Ok(SecureEvent::Mqtt(mqseal_rumqttc::Event::Incoming(
-                        mqseal_rumqttc::Packet::ConnAck(_),
+                        mqseal_rumqttc::Packet::ConnAck(ack),
                     ))) => {
-                        let _ = up_tx.try_send(());
+                        if ack.session_present {
+                            let _ = up_tx.try_send(());
+                        } else {
+                            // On its own task: the request channel may be
+                            // full, and only this loop empties it. `secure`
+                            // returns once the requests are queued.
+                            let (c, subs) = (subscriber.clone(), subscriptions.clone());
+                            let up_tx = up_tx.clone();
+                            tokio::spawn(async move {
+                                for (filter, qos) in subs {
+                                    if let Err(e) = c.subscribe(filter, qos).await {
+                                        eprintln!("cannot subscribe: {e}");
+                                    }
+                                }
+                                let _ = up_tx.try_send(());
+                            });
+                        }
                     }
                     Ok(SecureEvent::Mqtt(_)) => {}
                     Ok(e) => {

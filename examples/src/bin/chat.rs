@@ -62,29 +62,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Each user reads their own chat.
     let mut inboxes: BTreeMap<&str, Conn> = BTreeMap::new();
     for u in users {
+        let inbox = format!("chats/{u}/messages");
         let conn = broker
-            .secure(&format!("{u}-inbox"), endpoint(u, u, &keys[u])?)
-            .await?;
-        conn.0
-            .subscribe(format!("chats/{u}/messages"), QoS::AtLeastOnce)
+            .secure(
+                &format!("{u}-inbox"),
+                endpoint(u, u, &keys[u])?,
+                &[(&inbox, QoS::AtLeastOnce)],
+            )
             .await?;
         inboxes.insert(u, conn);
     }
     // Carol also tries to read Alice's chat with the key she has (her own).
-    let (carol_snoop, mut snooped) = broker
-        .secure("carol-snoop", endpoint("carol", "alice", &keys["carol"])?)
-        .await?;
-    carol_snoop
-        .subscribe("chats/alice/messages", QoS::AtLeastOnce)
+    let (_carol_snoop, mut snooped) = broker
+        .secure(
+            "carol-snoop",
+            endpoint("carol", "alice", &keys["carol"])?,
+            &[("chats/alice/messages", QoS::AtLeastOnce)],
+        )
         .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     println!("== Bob writes to Alice, Alice writes to Bob");
     let (bob_to_alice, _) = broker
-        .secure("bob-out", endpoint("bob", "alice", &keys["alice"])?)
+        .secure("bob-out", endpoint("bob", "alice", &keys["alice"])?, &[])
         .await?;
     let (alice_to_bob, _) = broker
-        .secure("alice-out", endpoint("alice", "bob", &keys["bob"])?)
+        .secure("alice-out", endpoint("alice", "bob", &keys["bob"])?, &[])
         .await?;
     bob_to_alice
         .publish(

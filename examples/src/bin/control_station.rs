@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .signing_key(demo_keys::station())
         .counter_store(MemoryCounterStore::new())
         .build()?;
-    let (station, _) = broker.secure("station", station_ep).await?;
+    let (station, _) = broker.secure("station", station_ep, &[]).await?;
 
     let mut robot = None;
     if !cli.no_robot {
@@ -63,8 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .keyring(Keyring::new(1, demo_keys::group()))
             .trust(demo_keys::trust())
             .build()?;
-        let (client, events) = broker.secure("robot-1", robot_ep).await?;
-        client.subscribe("robots/1/cmd", QoS::AtLeastOnce).await?;
+        let (client, events) = broker
+            .secure("robot-1", robot_ep, &[("robots/1/cmd", QoS::AtLeastOnce)])
+            .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         robot = Some((client, events));
     }

@@ -40,8 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .keyring(Keyring::new(1, demo_keys::group()))
         .trust(demo_keys::trust())
         .build()?;
-    let (client, mut events) = broker.secure("robot-1", endpoint).await?;
-    client.subscribe("robots/1/cmd", QoS::AtLeastOnce).await?;
+    let (client, mut events) = broker
+        .secure("robot-1", endpoint, &[("robots/1/cmd", QoS::AtLeastOnce)])
+        .await?;
     println!(
         "robot-1 listening on robots/1/cmd (stops after {} s idle)",
         cli.idle_seconds

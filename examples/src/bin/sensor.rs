@@ -87,8 +87,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .signing_key(demo_keys::station())
         .counter_store(MemoryCounterStore::new())
         .build()?;
-    let (station, mut readings) = broker.secure("station", station_ep).await?;
-    station.subscribe("sensors/#", QoS::AtMostOnce).await?;
+    let (station, mut readings) = broker
+        .secure("station", station_ep, &[("sensors/#", QoS::AtMostOnce)])
+        .await?;
 
     println!(
         "connecting {} sensors ({:?} readings)...",
@@ -98,9 +99,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stop_at = Instant::now() + phase * 2 + Duration::from_millis(500);
     for i in 0..cli.sensors {
         let id = format!("s{i}");
-        let (client, mut events) = broker.secure(&id, endpoint(&id)?).await?;
-        client
-            .subscribe("control/sensors/rate", QoS::AtLeastOnce)
+        let (client, mut events) = broker
+            .secure(
+                &id,
+                endpoint(&id)?,
+                &[("control/sensors/rate", QoS::AtLeastOnce)],
+            )
             .await?;
         let counts = counts.clone();
         tokio::spawn(async move {
