@@ -298,7 +298,8 @@ impl SecureAsyncClient {
     }
 
     /// Runs `f` with the endpoint, for key changes or a clean-shutdown
-    /// [`Endpoint::flush`]. Publishing and receiving wait while `f` runs;
+    /// [`Endpoint::flush`]. Publishing and receiving wait while `f` runs
+    /// (so `f` must not publish through this client, or it waits forever);
     /// [`SecureAsyncClient::stats`] does not. Change keys with
     /// [`Endpoint::with_keyring`] or [`Endpoint::set_keyring`] (both move
     /// forward only; [`Endpoint::danger_replace_keyring`] goes back):
