@@ -302,8 +302,9 @@ For each client: a certificate signed by the deployment's CA (so ca.key must be 
 key, a random password and an mqseal identity in clients/, a line appended to passwd, a block
 appended to aclfile, and its public identity added to mqseal/trust. The new client shares the
 fleet's keyring, mqseal/fleet.keyring. Nothing else changes: the other clients keep their
-certificates, passwords and keys (give them the new mqseal/trust if they check signatures). A
-running broker reads passwd and aclfile again on SIGHUP.";
+certificates, passwords and keys (give them the new mqseal/trust if they check signatures).
+passwd and aclfile keep their owner and mode (run as root, or as their owner). A running
+broker reads passwd and aclfile again on SIGHUP.";
 
 const ADD_CLIENT_AFTER: &str = "\
 Examples:

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Mode of secrets: private keys, passwords, the password file.
 pub const SECRET: u32 = 0o600;
@@ -16,6 +16,123 @@ pub const PUBLIC: u32 = 0o644;
 /// A reader sees the old content or the new one, never a part; after a crash
 /// the file holds one of them. The temporary file is removed on failure.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    stage(path, data, mode)?.commit()
+}
+
+/// Why [`stage_keeping_owner`] could not prepare a file.
+#[derive(Debug)]
+pub enum StageError {
+    /// The file to replace belongs to a user or group that this process cannot
+    /// give a new file to (only root can give a file to another user).
+    Owner {
+        /// The owner of the file to replace.
+        uid: u32,
+        /// Its group.
+        gid: u32,
+        /// The refusal of `fchown`.
+        source: io::Error,
+    },
+    /// Reading the old file's owner, or writing the new one, failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for StageError {
+    fn from(e: io::Error) -> StageError {
+        StageError::Io(e)
+    }
+}
+
+/// A new version of a file, written and synced next to it under a temporary
+/// name, not yet in place: [`Staged::commit`] renames it over the target.
+/// Dropped without a commit, the temporary file is removed and the target is
+/// unchanged.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Renames the new version over the target and syncs the directory.
+    pub fn commit(mut self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.path)?;
+        self.committed = true;
+        sync_dir(&self.dir)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `data` to a temporary file next to `path`, with exactly `mode`, to
+/// be renamed over `path` by [`Staged::commit`].
+pub fn stage(path: &Path, data: &[u8], mode: u32) -> io::Result<Staged> {
+    let (staged, mut file) = create_staged(path, mode)?;
+    set_mode(&file, mode)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    Ok(staged)
+}
+
+/// [`stage`] for a file that others may have given to another account (the
+/// broker's password file, given to the user `mosquitto`): if `path` exists,
+/// the new version gets its owner, group and mode, else `mode`.
+///
+/// Without the right to give the new file that owner and group (not root, and
+/// the file is another user's or in a group this user is not in), nothing is
+/// written and the error is [`StageError::Owner`]: the owner is never changed
+/// silently.
+pub fn stage_keeping_owner(path: &Path, data: &[u8], mode: u32) -> Result<Staged, StageError> {
+    let old = match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(old) = old else {
+        return Ok(stage(path, data, mode)?);
+    };
+    // Created for this user only; opened to others once it has its owner.
+    let (staged, mut file) = create_staged(path, 0o600)?;
+    keep_owner(&file, &old)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    Ok(staged)
+}
+
+#[cfg(unix)]
+fn keep_owner(file: &File, old: &fs::Metadata) -> Result<(), StageError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (uid, gid) = (old.uid(), old.gid());
+    let mine = file.metadata()?;
+    if (mine.uid(), mine.gid()) != (uid, gid) {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|source| {
+            if source.kind() == io::ErrorKind::PermissionDenied {
+                StageError::Owner { uid, gid, source }
+            } else {
+                StageError::Io(source)
+            }
+        })?;
+    }
+    // After the chown, which may clear set-id bits.
+    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_file: &File, _old: &fs::Metadata) -> Result<(), StageError> {
+    Ok(())
+}
+
+/// Creates the temporary file of `path` with `mode`; the guard removes it
+/// unless committed.
+fn create_staged(path: &Path, mode: u32) -> io::Result<(Staged, File)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -31,19 +148,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         name.to_string_lossy(),
         hex::encode(nonce)
     ));
-    let result = (|| {
-        let mut file = create_new(&tmp, mode)?;
-        set_mode(&file, mode)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let file = create_new(&tmp, mode)?;
+    let staged = Staged {
+        tmp,
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        committed: false,
+    };
+    Ok((staged, file))
 }
 
 #[cfg(unix)]
@@ -83,9 +195,25 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates `dir` (and its parents) if missing, and sets its mode.
+/// Creates `dir` (and its parents) if missing, with exactly `mode`. A
+/// directory that already exists is left as it is, its mode included: it may
+/// be the user's home or `/tmp`.
 pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(mode);
+    }
+    match builder.create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    // Creation applied the umask.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -115,5 +243,74 @@ mod tests {
         assert_eq!(mode, 0o644);
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    fn is_root() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let probe = tempfile::NamedTempFile::new().unwrap();
+        probe.as_file().metadata().unwrap().uid() == 0
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_owner_group_and_mode() {
+        use std::os::unix::fs::MetadataExt;
+        if !is_root() {
+            eprintln!("skipped: giving a file to another user needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+        write_atomic(&path, b"old", SECRET).unwrap();
+        std::os::unix::fs::chown(&path, Some(4242), Some(4243)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        stage_keeping_owner(&path, b"new", SECRET)
+            .unwrap()
+            .commit()
+            .unwrap();
+        let m = fs::metadata(&path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (4242, 4243, 0o640));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_new_file_gets_the_given_mode_and_an_uncommitted_one_vanishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aclfile");
+        stage_keeping_owner(&path, b"one", PUBLIC)
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        // Staged but dropped: the target is unchanged, nothing is left behind.
+        let staged = stage_keeping_owner(&path, b"two", PUBLIC).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        drop(staged);
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_existing_directory_keeps_its_mode_and_a_new_one_gets_the_given_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+        create_dir(dir.path(), 0o755).unwrap();
+        assert_eq!(
+            fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
+            0o711
+        );
+        let new = dir.path().join("a/b");
+        create_dir(&new, 0o700).unwrap();
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A file in the way is an error.
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(create_dir(&file, 0o700).is_err());
     }
 }

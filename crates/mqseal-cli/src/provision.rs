@@ -156,6 +156,22 @@ fn write(path: &Path, data: &str, mode: u32) -> Result<(), String> {
     files::write_atomic(path, data.as_bytes(), mode).map_err(io_err("write", path))
 }
 
+/// [`files::stage_keeping_owner`], with the refusal to change the owner
+/// explained: which file, and what to run instead.
+fn stage_keeping_owner(path: &Path, data: &str, mode: u32) -> Result<files::Staged, String> {
+    files::stage_keeping_owner(path, data.as_bytes(), mode).map_err(|e| match e {
+        files::StageError::Owner { uid, gid, source } => format!(
+            "cannot write {path} as its owner, uid {uid} (group {gid}): {source}.\n\
+             The new version would belong to you, and a broker running as that user could \
+             no longer read it. Nothing was changed. Run the command as root (sudo) or as \
+             uid {uid}; or, if the broker does not need that owner, take the file first: \
+             chown \"$(id -u):$(id -g)\" {path}",
+            path = path.display()
+        ),
+        files::StageError::Io(e) => format!("cannot write {}: {e}", path.display()),
+    })
+}
+
 fn progress(step: usize, total: usize, msg: &str) {
     eprintln!("[{step}/{total}] {msg}");
 }
@@ -732,6 +748,24 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         total,
         &format!("adding to the deployment in {}", layout.dir.display()),
     );
+    let mut new_passwd = passwd_text;
+    if !new_passwd.is_empty() && !new_passwd.ends_with('\n') {
+        new_passwd.push('\n');
+    }
+    let mut new_acl = acl_text;
+    if !new_acl.is_empty() && !new_acl.ends_with('\n') {
+        new_acl.push('\n');
+    }
+    for m in &made {
+        new_passwd.push_str(&m.passwd_line);
+        new_passwd.push('\n');
+        new_acl.push_str(&acl_block(&m.name, m.admin));
+    }
+    // The broker reads passwd and aclfile, perhaps as another user: the new
+    // versions keep the owner and mode of the old ones, and are ready before
+    // anything changes, so that a refusal changes nothing.
+    let passwd_staged = stage_keeping_owner(&layout.passwd(), &new_passwd, SECRET)?;
+    let acl_staged = stage_keeping_owner(&layout.aclfile(), &new_acl, PUBLIC)?;
     write_clients(&layout, &made)?;
     match trust {
         Some(mut trust) => {
@@ -746,21 +780,12 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
             trust_path.display()
         )),
     }
-    let mut new_passwd = passwd_text;
-    if !new_passwd.is_empty() && !new_passwd.ends_with('\n') {
-        new_passwd.push('\n');
-    }
-    let mut new_acl = acl_text;
-    if !new_acl.is_empty() && !new_acl.ends_with('\n') {
-        new_acl.push('\n');
-    }
-    for m in &made {
-        new_passwd.push_str(&m.passwd_line);
-        new_passwd.push('\n');
-        new_acl.push_str(&acl_block(&m.name, m.admin));
-    }
-    write(&layout.passwd(), &new_passwd, SECRET)?;
-    write(&layout.aclfile(), &new_acl, PUBLIC)?;
+    let passwd_path = layout.passwd();
+    passwd_staged
+        .commit()
+        .map_err(io_err("write", &passwd_path))?;
+    let acl_path = layout.aclfile();
+    acl_staged.commit().map_err(io_err("write", &acl_path))?;
 
     let mut s = String::new();
     let names: Vec<&str> = made.iter().map(|m| m.name.as_str()).collect();

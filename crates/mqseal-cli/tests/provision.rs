@@ -394,3 +394,181 @@ fn force_replaces_a_deployment() {
             .unwrap();
     assert_eq!(trust.iter().count(), 2, "alice and the admin");
 }
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().metadata().unwrap().uid() == 0
+}
+
+fn add_client(d: &Deployment, name: &str) -> std::process::Output {
+    run(
+        &[
+            "provision",
+            "add-client",
+            "--dir",
+            &d.path(""),
+            "--client",
+            name,
+        ],
+        b"",
+    )
+}
+
+/// The files add-client rewrites keep the owner and mode an operator gave them
+/// (the broker's user must still read passwd).
+#[test]
+fn add_client_keeps_the_owner_and_mode_of_passwd_and_aclfile() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: giving files to another user needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "alice"]);
+    std::os::unix::fs::chown(d.path("passwd"), Some(4242), Some(4243)).unwrap();
+    fs::set_permissions(d.path("passwd"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(d.path("aclfile"), Some(4242), None).unwrap();
+    let out = add_client(&d, "carol");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fs::read_to_string(d.path("passwd"))
+            .unwrap()
+            .contains("\ncarol:")
+    );
+    let meta = |f: &str| {
+        let m = fs::metadata(d.path(f)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    assert_eq!(meta("passwd"), (4242, 4243, 0o640));
+    assert_eq!(meta("aclfile"), (4242, 0, 0o644));
+}
+
+/// Run by a user who cannot give the new passwd to its owner, add-client
+/// refuses and changes nothing.
+#[test]
+fn add_client_refuses_to_change_the_owner_of_passwd() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: running as another user needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "alice"]);
+    // The deployment is uid 4242's, except passwd: uid 4243's, readable.
+    let status = std::process::Command::new("chown")
+        .args(["-R", "4242:4242", &d.path("")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::chown(d.path("passwd"), Some(4243), Some(4243)).unwrap();
+    fs::set_permissions(d.path("passwd"), fs::Permissions::from_mode(0o644)).unwrap();
+    let passwd = fs::read(d.path("passwd")).unwrap();
+    let bin = tmp.path().join("mqseal");
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let Ok(out) = std::process::Command::new("setpriv")
+        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
+        .arg(&bin)
+        .args([
+            "provision",
+            "add-client",
+            "--dir",
+            &d.path(""),
+            "--client",
+            "carol",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+    else {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    };
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot write {} as its owner, uid 4243",
+            d.path("passwd")
+        )) && err.contains("Nothing was changed")
+            && err.contains("as root (sudo) or as uid 4243"),
+        "{err}"
+    );
+    assert_eq!(fs::read(d.path("passwd")).unwrap(), passwd);
+    assert_eq!(fs::metadata(d.path("passwd")).unwrap().uid(), 4243);
+    assert!(!d.dir.join("clients/carol.crt").exists());
+    assert!(!d.dir.join("clients/carol.key").exists());
+    assert!(
+        !fs::read_to_string(d.path("aclfile"))
+            .unwrap()
+            .contains("carol")
+    );
+    for entry in fs::read_dir(&d.dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(!name.to_string_lossy().starts_with('.'), "{name:?} left");
+    }
+}
+
+/// The documented setup: mosquitto runs as the user `mosquitto`, who was given
+/// server.key and passwd. After add-client and SIGHUP, the broker still reads
+/// passwd and still applies the ACL.
+#[test]
+fn a_broker_running_as_mosquitto_keeps_working_after_add_client() {
+    if !is_root() {
+        eprintln!("skipped: starting mosquitto as another user needs root");
+        return;
+    }
+    let status = std::process::Command::new("id")
+        .arg("mosquitto")
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: there is no user mosquitto");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision_as(
+        &tmp.path().join("dep"),
+        &["--client", "alice", "--admin", "ops"],
+        None,
+    );
+    let status = std::process::Command::new("chown")
+        .args(["mosquitto", &d.path("server.key"), &d.path("passwd")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let broker = d.start();
+    let out = add_client(&d, "carol");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    broker.reload_and_wait();
+
+    let ops = d.client_args(Some("ops"), None);
+    let alice = d.client_args(Some("alice"), None);
+    let carol = d.client_args(Some("carol"), None);
+    let sub = Subscriber::start(&ops, &["devices/#"]);
+    sub.wait_ready(&alice, "devices/alice/probe");
+    // The ACL still applies: carol cannot write as alice, and can as carol.
+    assert!(publish(&carol, "devices/alice/x", "carol as alice").0);
+    assert!(publish(&carol, "devices/carol/x", "carol").0);
+    assert_eq!(
+        sub.next_except("devices/alice/probe").unwrap(),
+        "devices/carol/x carol"
+    );
+    let log = broker.log();
+    assert!(!log.contains("Unable to open pwfile"), "{log}");
+}
+
+/// `--out` an existing directory (a home, /tmp): its mode is left alone; a
+/// directory the command creates gets 0755.
+#[test]
+fn an_existing_out_directory_keeps_its_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o710)).unwrap();
+    let d = Deployment::provision(tmp.path(), &["--client", "alice"]);
+    assert_eq!(mode(&d.path("")), 0o710);
+    assert!(d.dir.join("mosquitto.conf").exists());
+    let new = Deployment::provision(&tmp.path().join("new/dep"), &["--client", "alice"]);
+    assert_eq!(mode(&new.path("")), 0o755);
+}

@@ -60,6 +60,12 @@ impl Deployment {
     /// would otherwise switch to the user `mosquitto`, who cannot read the
     /// 0600 keys written by root).
     pub fn provision(dir: &Path, extra: &[&str]) -> Deployment {
+        Deployment::provision_as(dir, extra, Some("root"))
+    }
+
+    /// [`Deployment::provision`] with `--user user`, or without `--user`
+    /// (mosquitto started as root then runs as the user `mosquitto`).
+    pub fn provision_as(dir: &Path, extra: &[&str], user: Option<&str>) -> Deployment {
         let port = free_port();
         let port_s = port.to_string();
         let dir_s = dir.display().to_string();
@@ -76,9 +82,10 @@ impl Deployment {
             &port_s,
             "--bind",
             "127.0.0.1",
-            "--user",
-            "root",
         ];
+        if let Some(user) = user {
+            args.extend(["--user", user]);
+        }
         args.extend_from_slice(extra);
         let out = run(&args, b"");
         assert!(
@@ -187,6 +194,23 @@ impl Mosquitto {
                 .unwrap()
                 .success()
         );
+    }
+
+    /// [`Mosquitto::reload`], and waits until the broker has reloaded (its
+    /// log says so): a connection made afterwards meets the new files.
+    pub fn reload_and_wait(&self) {
+        let count = || self.log().matches("Reloading config.").count();
+        let before = count();
+        self.reload();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count() == before {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not reload; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn log(&self) -> String {
