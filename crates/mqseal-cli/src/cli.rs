@@ -219,10 +219,16 @@ CA. How the broker names the client, --auth:
                       that name to the certificate, so any certificate of this CA with
                       another client's password logs in as that client.
 
-Access rules, least privilege: every client may publish to devices/NAME/# (its telemetry,
-state and replies), subscribe to commands/NAME/# (the commands addressed to it) and read
-mqseal/rekey (the admin's rekey messages), nothing else. An --admin client may publish and subscribe to every topic: a control station. A
-forbidden publish is dropped silently by Mosquitto; a forbidden subscription receives nothing.
+The client id is the username (the name), whatever the client sends: no client can take
+over another's session, and each client name has one connection at a time (a second one
+replaces the first).
+
+Access rules, least privilege, in a block per client: a client may publish to devices/NAME/#
+(its telemetry, state and replies), subscribe to commands/NAME/# (the commands addressed to
+it) and read mqseal/rekey (the admin's rekey messages), nothing else. An --admin client may
+publish and subscribe to every topic: a control station. A name without a block may do
+nothing. A forbidden publish is dropped silently by Mosquitto; a forbidden subscription
+receives nothing.
 
 Started as root, mosquitto switches to the user `mosquitto`, who must be able to read
 server.key and passwd (chown them), or to the account named with --user.

@@ -304,24 +304,21 @@ fn write_mqseal_keys(layout: &Layout, made: &[Made]) -> Result<(), String> {
     keyfiles::save_trust(&layout.trust(), &trust)
 }
 
-/// The ACL header: the rules every client gets.
+/// The ACL header: comments only; every rule is in a client's own block.
 pub const ACL_HEADER: &str = "\
 # Mosquitto 2.0 access rules, written by `mqseal provision mosquitto`.
 #
-# Least privilege. %u is the client's MQTT username, which is its name.
-# Every client may
+# Least privilege, one block per client: `user NAME` and its rules. A client
+# (its MQTT username is its name) may
 #   publish to    devices/<name>/#    its telemetry, state and replies
 #   subscribe to  commands/<name>/#   the commands addressed to it
-#   subscribe to  mqseal/rekey        the admin's rekey messages
+#   subscribe to  mqseal/rekey        the admin's retained rekey messages
 # and nothing else. An admin client may publish and subscribe to every topic.
+# There are no rules for every user (no `pattern` lines): a username without
+# a block here may do nothing. To remove a client, delete its block.
 # Mosquitto denies what no rule allows: a forbidden publish is dropped without
 # telling the client, a forbidden subscription receives nothing.
 # `mqseal provision add-client` appends one block per client at the end.
-
-pattern write devices/%u/#
-pattern read commands/%u/#
-# The admin's rekey messages (`mqseal rekey`), retained: every client reads them.
-pattern read mqseal/rekey
 ";
 
 /// The ACL block of one client.
@@ -331,7 +328,10 @@ pub fn acl_block(name: &str, admin: bool) -> String {
             "\n# client {name}: admin, every topic\nuser {name}\ntopic readwrite #\ntopic read $SYS/#\n"
         )
     } else {
-        format!("\n# client {name}: the patterns above only\nuser {name}\n")
+        format!(
+            "\n# client {name}\nuser {name}\ntopic write devices/{name}/#\ntopic read commands/{name}/#\n\
+             topic read mqseal/rekey\n"
+        )
     }
 }
 
@@ -435,6 +435,10 @@ keyfile {key}
 tls_version tlsv1.2
 require_certificate true
 {identity}
+# The client id is the username: a client cannot take over another's id (and
+# its session). One connection per client name at a time: a second one with
+# the same name replaces the first.
+use_username_as_clientid true
 ",
         ca = p(layout.ca_crt()),
         crt = p(layout.server_crt()),

@@ -101,6 +101,7 @@ fn files_modes_and_configuration() {
         "tls_version tlsv1.2".into(),
         "require_certificate true".into(),
         "use_identity_as_username true".into(),
+        "use_username_as_clientid true".into(),
     ];
     assert_eq!(directives, expected);
 
@@ -128,13 +129,16 @@ fn acl_allows_own_topics_and_drops_the_rest() {
         &tmp.path().join("dep"),
         &["--client", "alice", "--client", "bob", "--admin", "ops"],
     );
-    let _broker = d.start();
+    let broker = d.start();
+    // Every rule is in a user block: no `pattern` without %u or %c to warn of.
+    assert!(!broker.log().contains("ACL pattern"), "{}", broker.log());
     let alice = d.as_client("alice");
     let ops = d.as_client("ops");
 
-    // Writes: alice may publish under devices/alice/ only.
+    // Writes: alice may publish under devices/alice/ only. (The probes come
+    // from alice: a second connection as ops would replace the first.)
     let sub = Subscriber::start(&ops, &["devices/#", "commands/#"]);
-    sub.wait_ready(&ops, "devices/ops/probe");
+    sub.wait_ready(&alice, "devices/alice/probe");
     for (topic, msg) in [
         ("devices/bob/state", "alice posing as bob"),
         ("commands/bob/go", "alice commanding bob"),
@@ -144,9 +148,10 @@ fn acl_allows_own_topics_and_drops_the_rest() {
     }
     assert!(publish(&alice, "devices/alice/state", "ok").0);
     assert_eq!(
-        sub.next_except("devices/ops/probe").unwrap(),
+        sub.next_except("devices/alice/probe").unwrap(),
         "devices/alice/state ok"
     );
+    drop(sub);
 
     // Reads: alice receives commands/alice/# only, even subscribed to more.
     let alice_sub = Subscriber::start(&alice, &["commands/#", "devices/#", "#"]);
@@ -226,13 +231,13 @@ fn auth_cert_takes_the_username_from_the_certificate() {
     let _broker = d.start();
     let ops = d.client_args(Some("ops"), None);
     let sub = Subscriber::start(&ops, &["devices/#"]);
-    sub.wait_ready(&ops, "devices/ops/probe");
+    sub.wait_ready(&d.client_args(Some("alice"), None), "devices/alice/probe");
     // alice's certificate claiming to be ops gets alice's rights only.
     let claims_ops = d.client_args(Some("alice"), Some(("ops", "anything")));
     assert!(publish(&claims_ops, "devices/ops/x", "alice as ops").0);
     assert!(publish(&claims_ops, "devices/alice/x", "alice").0);
     assert_eq!(
-        sub.next_except("devices/ops/probe").unwrap(),
+        sub.next_except("devices/alice/probe").unwrap(),
         "devices/alice/x alice"
     );
     // Still no connection without a certificate from the CA.
@@ -299,7 +304,13 @@ fn add_client_extends_a_running_deployment_without_touching_the_others() {
     assert_eq!(mode(&d.path("clients/carol.key")), 0o600);
     assert_eq!(mode(&d.path("clients/carol.password")), 0o600);
     let acl = fs::read_to_string(d.path("aclfile")).unwrap();
-    assert!(acl.ends_with("\nuser carol\n"), "{acl}");
+    assert!(
+        acl.ends_with(
+            "\nuser carol\ntopic write devices/carol/#\ntopic read commands/carol/#\n\
+             topic read mqseal/rekey\n"
+        ),
+        "{acl}"
+    );
     // carol has an identity, in the trust store next to the others.
     let p = mqseal::crypto::default_provider();
     let carol = mqseal::keyfile::load_identity(p, d.path("clients/carol.identity")).unwrap();
@@ -313,7 +324,7 @@ fn add_client_extends_a_running_deployment_without_touching_the_others() {
     broker.reload();
     let ops = d.as_client("ops");
     let sub = Subscriber::start(&ops, &["devices/#"]);
-    sub.wait_ready(&ops, "devices/ops/probe");
+    sub.wait_ready(&d.as_client("alice"), "devices/alice/probe");
     let carol = d.as_client("carol");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !publish(&carol, "devices/carol/x", "carol").0 {
@@ -325,13 +336,13 @@ fn add_client_extends_a_running_deployment_without_touching_the_others() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(
-        sub.next_except("devices/ops/probe").unwrap(),
+        sub.next_except("devices/alice/probe").unwrap(),
         "devices/carol/x carol"
     );
     assert!(publish(&carol, "devices/alice/x", "carol as alice").0);
     assert!(publish(&d.as_client("alice"), "devices/alice/x", "alice").0);
     assert_eq!(
-        sub.next_except("devices/ops/probe").unwrap(),
+        sub.next_except("devices/alice/probe").unwrap(),
         "devices/alice/x alice"
     );
 
@@ -571,4 +582,99 @@ fn an_existing_out_directory_keeps_its_mode() {
     assert!(d.dir.join("mosquitto.conf").exists());
     let new = Deployment::provision(&tmp.path().join("new/dep"), &["--client", "alice"]);
     assert_eq!(mode(&new.path("")), 0o755);
+}
+
+/// A client cannot take over another's client id: dev2 asking for `dev1`
+/// gets `dev2`, and dev1 stays connected.
+#[test]
+fn a_client_cannot_take_over_another_client_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--client", "dev2", "--admin", "ops"],
+    );
+    let broker = d.start();
+    let ops = d.client_args(Some("ops"), None);
+    let dev1 = Subscriber::start(&d.client_args(Some("dev1"), None), &["commands/dev1/#"]);
+    dev1.wait_ready(&ops, "commands/dev1/probe");
+    let mut as_dev1 = d.client_args(Some("dev2"), None);
+    as_dev1.extend(["-i".into(), "dev1".into()]);
+    let dev2 = Subscriber::start(&as_dev1, &["commands/dev2/#"]);
+    dev2.wait_ready(&ops, "commands/dev2/probe");
+    // Both are connected, dev2 under its own name; dev1 was never replaced.
+    let log = broker.log();
+    assert!(
+        log.contains("as dev2 (") && !log.contains("already connected, closing old connection"),
+        "{log}"
+    );
+    assert!(publish(&ops, "commands/dev1/go", "after").0);
+    assert_eq!(
+        dev1.next_except("commands/dev1/probe").unwrap(),
+        "commands/dev1/go after"
+    );
+}
+
+/// Removing a client's block from aclfile (and its line from passwd) and
+/// reloading takes its access away, for a running connection too; its
+/// certificate still connects, to nothing. The others keep theirs.
+#[test]
+fn a_removed_client_can_neither_read_nor_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--client", "dev2", "--admin", "ops"],
+    );
+    let acl = fs::read_to_string(d.path("aclfile")).unwrap();
+    let block = "\n# client dev2\nuser dev2\ntopic write devices/dev2/#\n\
+                 topic read commands/dev2/#\ntopic read mqseal/rekey\n";
+    assert!(acl.contains(block), "{acl}");
+    let passwd = fs::read_to_string(d.path("passwd")).unwrap();
+    let broker = d.start();
+    let ops = d.client_args(Some("ops"), None);
+    let dev1 = d.client_args(Some("dev1"), None);
+    let dev2 = d.client_args(Some("dev2"), None);
+    let without: String = passwd
+        .lines()
+        .filter(|l| !l.starts_with("dev2:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let remove_dev2 = || {
+        fs::write(d.path("aclfile"), acl.replace(block, "")).unwrap();
+        fs::write(d.path("passwd"), &without).unwrap();
+        broker.reload_and_wait();
+    };
+
+    // Reads. dev2 listens to its commands, while it may.
+    let dev2_sub = Subscriber::start(&dev2, &["commands/dev2/#", "mqseal/rekey"]);
+    dev2_sub.wait_ready(&ops, "commands/dev2/probe");
+    remove_dev2();
+    assert!(publish(&ops, "commands/dev2/go", "while removed").0);
+    assert!(publish(&ops, "mqseal/rekey", "while removed").0);
+    // Put back: what dev2's connection receives next is what was sent after,
+    // not what was sent while it was removed.
+    fs::write(d.path("aclfile"), &acl).unwrap();
+    fs::write(d.path("passwd"), &passwd).unwrap();
+    broker.reload_and_wait();
+    assert!(publish(&ops, "commands/dev2/go", "restored").0);
+    assert_eq!(
+        dev2_sub.next_except("commands/dev2/probe").unwrap(),
+        "commands/dev2/go restored"
+    );
+    // The same connection all along (a new one would have missed the messages
+    // for another reason).
+    let log = broker.log();
+    assert_eq!(log.matches("as dev2 (").count(), 1, "{log}");
+    drop(dev2_sub);
+
+    // Writes: dropped; dev1's, published after, arrives first.
+    remove_dev2();
+    let sub = Subscriber::start(&ops, &["devices/#"]);
+    sub.wait_ready(&dev1, "devices/dev1/probe");
+    let (connected, err) = publish(&dev2, "devices/dev2/state", "removed");
+    assert!(connected, "the certificate still connects: {err}");
+    assert!(publish(&dev1, "devices/dev1/state", "ok").0);
+    assert_eq!(
+        sub.next_except("devices/dev1/probe").unwrap(),
+        "devices/dev1/state ok"
+    );
 }

@@ -89,14 +89,17 @@ fn sealed_messages_cross_the_broker_and_garbage_is_rejected() {
 #[test]
 fn the_broker_sees_only_ciphertext_and_lines_stream() {
     let tmp = tempfile::tempdir().unwrap();
+    // Two admins: one connection per client name at a time.
     let d = Deployment::provision(
         &tmp.path().join("dep"),
-        &["--client", "robot-1", "--admin", "station"],
+        &[
+            "--client", "robot-1", "--admin", "station", "--admin", "spy",
+        ],
     );
     let _broker = d.start();
     let keyring = d.path("mqseal/fleet.keyring");
     // A raw spy on the broker (payloads in hex), and a sealed subscriber.
-    let mut spy_args = d.client_args(Some("station"), None);
+    let mut spy_args = d.client_args(Some("spy"), None);
     spy_args.extend(strings(&["-F", "%t %x"]));
     let spy = Subscriber::start(&spy_args, &["devices/robot-1/#"]);
     spy.wait_ready(
