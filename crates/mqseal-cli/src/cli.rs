@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::provision::{parse_client_name, parse_server_name};
+use crate::provision::{parse_account, parse_client_name, parse_days, parse_server_name};
 use crate::util::{parse_duration, parse_time};
 
 pub mod keys;
@@ -291,10 +291,10 @@ pub struct MosquittoArgs {
     #[arg(long, value_name = "MODE", default_value = "cert")]
     pub auth: Auth,
     /// The account mosquitto runs as when started as root (`root` for tests)
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", value_parser = parse_account)]
     pub user: Option<String>,
-    /// Validity of the server and client certificates, in days
-    #[arg(long, value_name = "DAYS", default_value_t = 825)]
+    /// Validity of the server and client certificates, in days (at most 3650, the CA's validity)
+    #[arg(long, value_name = "DAYS", default_value_t = 825, value_parser = parse_days)]
     pub days: u32,
     /// Replace an existing deployment in DIR (a new CA: old certificates stop working)
     #[arg(long)]
@@ -334,8 +334,8 @@ pub struct AddClientArgs {
     /// A client to add that may publish and subscribe to every topic
     #[arg(long = "admin", value_name = "NAME", value_parser = parse_client_name)]
     pub admins: Vec<String>,
-    /// Validity of the client certificates, in days
-    #[arg(long, value_name = "DAYS", default_value_t = 825)]
+    /// Validity of the client certificates, in days (at most until the CA expires)
+    #[arg(long, value_name = "DAYS", default_value_t = 825, value_parser = parse_days)]
     pub days: u32,
 }
 

@@ -28,20 +28,40 @@ pub struct Issued {
 /// A CA able to sign certificates.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
+    /// The last day (days since 1970-01-01) the CA certificate is valid on.
+    not_after_day: i64,
 }
 
 fn err(what: &str, e: rcgen::Error) -> String {
     format!("{what}: {e}")
 }
 
+/// The date of `day` (days since 1970-01-01) for [`rcgen::date_time_ymd`],
+/// refusing the years a certificate cannot express (rcgen would panic).
+fn date(day: i64) -> Result<(i32, u8, u8), String> {
+    let (y, m, d) = civil::civil_from_days(day);
+    match i32::try_from(y) {
+        Ok(y) if (1950..=9999).contains(&y) => Ok((y, m as u8, d as u8)),
+        _ => Err(format!(
+            "the date {y:04}-{m:02}-{d:02} is beyond what a certificate can hold"
+        )),
+    }
+}
+
+/// `YYYY-MM-DD` of `day`.
+fn ymd(day: i64) -> String {
+    let (y, m, d) = civil::civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Validity from yesterday (tolerating clocks a little behind) for `days` days.
 fn params(days: u32, rng: &SystemRandom) -> Result<CertificateParams, String> {
     let mut p = CertificateParams::default();
     let today = civil::today();
-    let (y, m, d) = civil::civil_from_days(today - 1);
-    p.not_before = rcgen::date_time_ymd(y as i32, m as u8, d as u8);
-    let (y, m, d) = civil::civil_from_days(today + i64::from(days));
-    p.not_after = rcgen::date_time_ymd(y as i32, m as u8, d as u8);
+    let (y, m, d) = date(today - 1)?;
+    p.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = date(today + i64::from(days))?;
+    p.not_after = rcgen::date_time_ymd(y, m, d);
     let mut serial = [0u8; 16];
     rng.fill(&mut serial)
         .map_err(|_| "the system random number generator failed".to_string())?;
@@ -75,17 +95,51 @@ impl Ca {
         Ok((
             Ca {
                 issuer: Issuer::new(p, key),
+                not_after_day: civil::today() + i64::from(CA_DAYS),
             },
             issued,
         ))
     }
 
-    /// Loads a CA from its certificate and private key (PEM).
+    /// Loads a CA from its certificate and private key (PEM), refusing a key
+    /// that is not the certificate's: what it signed would not verify.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Ca, String> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| err("not a private key", e))?;
+        let der = pem_der(cert_pem).ok_or("not a PEM certificate")?;
+        let info = cert_info(&der).ok_or("not an X.509 certificate")?;
+        if info.public_key != key.public_key_raw() {
+            return Err(
+                "the private key does not belong to the certificate (another CA's \
+                        key?): certificates it signed would not verify. Put back the CA key \
+                        that was made with this certificate"
+                    .into(),
+            );
+        }
         let issuer =
             Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| err("not a certificate", e))?;
-        Ok(Ca { issuer })
+        Ok(Ca {
+            issuer,
+            not_after_day: info.not_after_day,
+        })
+    }
+
+    /// Refuses a validity of `days` from today that would outlive the CA.
+    pub fn check_days(&self, days: u32) -> Result<(), String> {
+        let left = self.not_after_day - civil::today();
+        if left < 1 {
+            return Err(format!(
+                "the CA certificate expired on {}: no certificate it signs would be valid; \
+                 make a new deployment",
+                ymd(self.not_after_day)
+            ));
+        }
+        if i64::from(days) > left {
+            return Err(format!(
+                "--days {days} would outlive the CA, valid until {}: give --days {left} or less",
+                ymd(self.not_after_day)
+            ));
+        }
+        Ok(())
     }
 
     /// Issues the broker's certificate: DNS name `name`, and the addresses `ips`.
@@ -116,6 +170,13 @@ impl Ca {
     }
 
     fn sign(&self, mut p: CertificateParams, what: &str) -> Result<Issued, String> {
+        let (y, m, d) = date(self.not_after_day)?;
+        if p.not_after > rcgen::date_time_ymd(y, m, d) {
+            return Err(format!(
+                "{what} would outlive the CA, valid until {}",
+                ymd(self.not_after_day)
+            ));
+        }
         p.is_ca = IsCa::ExplicitNoCa;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.use_authority_key_identifier_extension = true;
@@ -128,5 +189,158 @@ impl Ca {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+}
+
+/// The DER of the first certificate in `pem`.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let start = pem.find(begin)? + begin.len();
+    let end = start + pem[start..].find("-----END CERTIFICATE-----")?;
+    let b64: String = pem[start..end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// What [`Ca::load`] checks in the CA certificate.
+struct CertInfo {
+    /// The subject public key (the BIT STRING's bits).
+    public_key: Vec<u8>,
+    /// The day (since 1970-01-01) of notAfter.
+    not_after_day: i64,
+}
+
+/// One DER element of `input`: its tag, its content, and what follows.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The subject public key and notAfter of an X.509 certificate (RFC 5280
+/// 4.1: the fields of tbsCertificate in order).
+fn cert_info(cert: &[u8]) -> Option<CertInfo> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, cert, _) = der(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der(cert)? else {
+        return None;
+    };
+    // version [0] EXPLICIT, present in v3 certificates.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der(tbs)?.2;
+    }
+    let mut next = |want: u8| -> Option<&[u8]> {
+        let (tag, content, rest) = der(tbs)?;
+        tbs = rest;
+        (tag == want).then_some(content)
+    };
+    next(0x02)?; // serialNumber
+    next(SEQUENCE)?; // signature
+    next(SEQUENCE)?; // issuer
+    let validity = next(SEQUENCE)?;
+    next(SEQUENCE)?; // subject
+    let spki = next(SEQUENCE)?;
+    let (_, _, validity) = der(validity)?; // notBefore
+    let (tag, time, _) = der(validity)?;
+    let (SEQUENCE, _, spki) = der(spki)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der(spki)? else {
+        return None;
+    };
+    let (&0, public_key) = bits.split_first()? else {
+        return None;
+    };
+    Some(CertInfo {
+        public_key: public_key.to_vec(),
+        not_after_day: asn1_day(tag, time)?,
+    })
+}
+
+/// The day of a UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime
+/// (`YYYYMMDDHHMMSSZ`).
+fn asn1_day(tag: u8, time: &[u8]) -> Option<i64> {
+    let digits = |s: &[u8]| -> Option<i64> {
+        s.iter().try_fold(0i64, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy = digits(time.get(..2)?)?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, time.get(2..)?)
+        }
+        0x18 => (digits(time.get(..4)?)?, time.get(4..)?),
+        _ => return None,
+    };
+    let month = u32::try_from(digits(rest.get(..2)?)?).ok()?;
+    let day = u32::try_from(digits(rest.get(2..4)?)?).ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(civil::days_from_civil(year, month, day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_loads_with_its_own_key_only() {
+        let rng = SystemRandom::new();
+        let (_, a) = Ca::generate("a", &rng).unwrap();
+        let (_, b) = Ca::generate("b", &rng).unwrap();
+        let ca = Ca::load(&a.cert_pem, &a.key_pem).unwrap();
+        assert_eq!(ca.not_after_day, civil::today() + i64::from(CA_DAYS));
+        let e = Ca::load(&a.cert_pem, &b.key_pem).err().unwrap();
+        assert!(e.contains("does not belong to the certificate"), "{e}");
+    }
+
+    #[test]
+    fn leaf_validity_stays_within_the_ca() {
+        let rng = SystemRandom::new();
+        let (ca, _) = Ca::generate("a", &rng).unwrap();
+        assert!(ca.check_days(CA_DAYS).is_ok());
+        let e = ca.check_days(CA_DAYS + 1).unwrap_err();
+        assert!(e.contains(&format!("give --days {CA_DAYS} or less")), "{e}");
+        // Even unchecked, signing refuses instead of issuing it (or panicking).
+        assert!(ca.client("x", CA_DAYS + 1, &rng).is_err());
+        assert!(ca.client("x", 3_000_000, &rng).is_err());
+        assert!(ca.client("x", 1, &rng).is_ok());
+    }
+
+    #[test]
+    fn asn1_times() {
+        assert_eq!(
+            asn1_day(0x17, b"361128000000Z"),
+            Some(civil::days_from_civil(2036, 11, 28))
+        );
+        assert_eq!(
+            asn1_day(0x17, b"991231235959Z"),
+            Some(civil::days_from_civil(1999, 12, 31))
+        );
+        assert_eq!(
+            asn1_day(0x18, b"20611128000000Z"),
+            Some(civil::days_from_civil(2061, 11, 28))
+        );
+        assert_eq!(asn1_day(0x18, b"2061x128000000Z"), None);
+        assert_eq!(asn1_day(0x02, b"361128000000Z"), None);
     }
 }

@@ -14,7 +14,7 @@ use crate::cli::{AddClientArgs, Auth, MosquittoArgs};
 use crate::files::{self, PUBLIC, SECRET};
 use crate::keyfiles::{self, provider, public_path};
 use crate::passwd;
-use crate::pki::{Ca, Issued};
+use crate::pki::{CA_DAYS, Ca, Issued};
 use crate::util::sender_id;
 
 /// The sender id of the admin identity, `mqseal/admin.identity`.
@@ -127,8 +127,44 @@ pub fn parse_client_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// Checks a certificate validity in days: at least 1, at most the CA's
+/// [`CA_DAYS`] (a leaf certificate never outlives a CA that `provision`
+/// makes, and the dates stay within what a certificate can express).
+pub fn parse_days(days: &str) -> Result<u32, String> {
+    let range = format!("a validity is 1 to {CA_DAYS} days (the CA's own validity)");
+    match days.parse::<u32>() {
+        Ok(n) if (1..=CA_DAYS).contains(&n) => Ok(n),
+        _ => Err(range),
+    }
+}
+
+/// Checks the account mosquitto runs as (`user` in mosquitto.conf): a plain
+/// account name, so that nothing else can reach the configuration.
+pub fn parse_account(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    if !ok {
+        return Err(
+            "an account name is lower-case letters, digits, '_' and '-', starting with a \
+             letter or '_', at most 32 characters (such as mosquitto)"
+                .into(),
+        );
+    }
+    Ok(name.to_string())
+}
+
 /// Checks a DNS name for the server certificate.
 pub fn parse_server_name(name: &str) -> Result<String, String> {
+    if name.parse::<IpAddr>().is_ok() {
+        return Err(format!(
+            "{name} is an IP address, not a DNS name: give it with --server-ip {name}, and a \
+             DNS name with --server-name (localhost if clients connect by address only)"
+        ));
+    }
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -737,6 +773,7 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
             layout.ca_key().display()
         )
     })?;
+    ca.check_days(args.days)?;
     let trust_path = layout.trust();
     let trust = if trust_path.exists() {
         Some(keyfiles::load_trust(&trust_path)?)
@@ -813,4 +850,75 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         "\nA running broker reads passwd and aclfile again on SIGHUP:\n  kill -HUP <pid of mosquitto>"
     );
     Ok(Outcome { summary: s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_are_dns_names_not_addresses() {
+        assert_eq!(
+            parse_server_name("Broker.example.com").unwrap(),
+            "broker.example.com"
+        );
+        for ip in ["127.0.0.1", "::1", "10.0.0.5"] {
+            let e = parse_server_name(ip).unwrap_err();
+            assert!(e.contains(&format!("--server-ip {ip}")), "{e}");
+        }
+        assert!(parse_server_name("my broker").is_err());
+    }
+
+    #[test]
+    fn account_names_are_plain() {
+        for ok in ["mosquitto", "root", "_mqtt", "mqtt-broker2"] {
+            assert_eq!(parse_account(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "root\nlistener 1883",
+            "root listener",
+            "Root",
+            "1user",
+            "-user",
+            "user$",
+            "a23456789012345678901234567890123",
+        ] {
+            assert!(parse_account(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn validity_is_one_day_to_the_cas() {
+        assert_eq!(parse_days("1"), Ok(1));
+        assert_eq!(parse_days("3650"), Ok(3650));
+        for bad in ["0", "3651", "3000000", "-1", "x"] {
+            assert!(parse_days(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_acl_has_no_rule_for_every_user() {
+        let acl = format!(
+            "{ACL_HEADER}{}{}",
+            acl_block("dev1", false),
+            acl_block("ops", true)
+        );
+        let rules: Vec<&str> = acl
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "user dev1",
+                "topic write devices/dev1/#",
+                "topic read commands/dev1/#",
+                "topic read mqseal/rekey",
+                "user ops",
+                "topic readwrite #",
+                "topic read $SYS/#",
+            ]
+        );
+    }
 }

@@ -678,3 +678,131 @@ fn a_removed_client_can_neither_read_nor_write() {
         "devices/dev1/state ok"
     );
 }
+
+/// What a provisioning command line refuses, before writing anything.
+#[test]
+fn bad_arguments_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dep");
+    let out_s = out.display().to_string();
+    let refused = |extra: &[&str], message: &str| {
+        let mut args = vec!["provision", "mosquitto", "--out", &out_s, "--client", "a"];
+        args.extend_from_slice(extra);
+        let o = run(&args, b"");
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(message), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?}");
+    };
+    refused(
+        &["--server-name", "127.0.0.1"],
+        "127.0.0.1 is an IP address, not a DNS name: give it with --server-ip 127.0.0.1",
+    );
+    refused(
+        &["--server-name", "::1"],
+        "::1 is an IP address, not a DNS name: give it with --server-ip ::1",
+    );
+    let days = "a validity is 1 to 3650 days (the CA's own validity)";
+    for n in ["0", "3651", "3000000"] {
+        refused(&["--server-name", "localhost", "--days", n], days);
+    }
+    refused(
+        &[
+            "--server-name",
+            "localhost",
+            "--user",
+            "root\nlistener 1883 0.0.0.0\nallow_anonymous true",
+        ],
+        "an account name is lower-case letters",
+    );
+    // The longest validity is accepted: the leaves end with the CA.
+    let d = Deployment::provision(&out, &["--client", "a", "--days", "3650"]);
+    assert!(d.dir.join("clients/a.crt").exists());
+}
+
+/// add-client refuses a CA key that is not the certificate's, and a validity
+/// beyond the CA's, changing nothing.
+#[test]
+fn add_client_refuses_a_foreign_ca_key_and_a_leaf_outliving_the_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "alice"]);
+    let other = Deployment::provision(&tmp.path().join("other"), &["--client", "alice"]);
+    let snapshot = || -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = ["passwd", "aclfile", "mqseal/trust"]
+            .iter()
+            .map(|f| (f.to_string(), fs::read(d.path(f)).unwrap()))
+            .collect();
+        let mut names: Vec<String> = fs::read_dir(d.path("clients"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        files.push(("clients/".into(), names.join(" ").into_bytes()));
+        files
+    };
+    let add = |extra: &[&str]| {
+        let dir = d.path("");
+        let mut args = vec![
+            "provision",
+            "add-client",
+            "--dir",
+            &dir,
+            "--client",
+            "carol",
+        ];
+        args.extend_from_slice(extra);
+        fails(&args, b"")
+    };
+
+    // Another deployment's CA key.
+    let own_key = fs::read(d.path("ca.key")).unwrap();
+    fs::copy(other.path("ca.key"), d.path("ca.key")).unwrap();
+    let before = snapshot();
+    let err = add(&[]);
+    assert!(
+        err.contains(&format!("cannot load the CA from {}", d.path("ca.crt")))
+            && err.contains("the private key does not belong to the certificate"),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before);
+    fs::write(d.path("ca.key"), &own_key).unwrap();
+
+    // A CA that expires in 100 days: --days 825 would outlive it.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "short-lived CA");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let today = i64::try_from(now / 86_400).unwrap();
+    let (y, m, day) = mqseal_cli::civil::civil_from_days(today + 100);
+    params.not_after = rcgen::date_time_ymd(y as i32, m as u8, day as u8);
+    let cert = params.self_signed(&key).unwrap();
+    fs::write(d.path("ca.crt"), cert.pem()).unwrap();
+    fs::write(d.path("ca.key"), key.serialize_pem()).unwrap();
+    let err = add(&[]);
+    assert!(
+        err.contains(&format!(
+            "--days 825 would outlive the CA, valid until {y:04}-{m:02}-{day:02}: give --days 100 or less"
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before);
+    // Within it: issued, and the certificate ends with the CA.
+    let dir = d.path("");
+    ok(&[
+        "provision",
+        "add-client",
+        "--dir",
+        &dir,
+        "--client",
+        "carol",
+        "--days",
+        "100",
+    ]);
+    assert!(d.dir.join("clients/carol.crt").exists());
+}
