@@ -105,8 +105,7 @@ impl Ca {
     /// that is not the certificate's: what it signed would not verify.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Ca, String> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| err("not a private key", e))?;
-        let der = pem_der(cert_pem).ok_or("not a PEM certificate")?;
-        let info = cert_info(&der).ok_or("not an X.509 certificate")?;
+        let info = cert_info(cert_pem)?;
         if info.public_key != key.public_key_raw() {
             return Err(
                 "the private key does not belong to the certificate (another CA's \
@@ -192,19 +191,6 @@ impl Ca {
     }
 }
 
-/// The DER of the first certificate in `pem`.
-fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = pem.find(begin)? + begin.len();
-    let end = start + pem[start..].find("-----END CERTIFICATE-----")?;
-    let b64: String = pem[start..end]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
-}
-
 /// What [`Ca::load`] checks in the CA certificate.
 struct CertInfo {
     /// The subject public key (the BIT STRING's bits).
@@ -213,89 +199,17 @@ struct CertInfo {
     not_after_day: i64,
 }
 
-/// One DER element of `input`: its tag, its content, and what follows.
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// The subject public key and notAfter of an X.509 certificate (RFC 5280
-/// 4.1: the fields of tbsCertificate in order).
-fn cert_info(cert: &[u8]) -> Option<CertInfo> {
-    const SEQUENCE: u8 = 0x30;
-    let (SEQUENCE, cert, _) = der(cert)? else {
-        return None;
-    };
-    let (SEQUENCE, mut tbs, _) = der(cert)? else {
-        return None;
-    };
-    // version [0] EXPLICIT, present in v3 certificates.
-    if tbs.first() == Some(&0xa0) {
-        tbs = der(tbs)?.2;
-    }
-    let mut next = |want: u8| -> Option<&[u8]> {
-        let (tag, content, rest) = der(tbs)?;
-        tbs = rest;
-        (tag == want).then_some(content)
-    };
-    next(0x02)?; // serialNumber
-    next(SEQUENCE)?; // signature
-    next(SEQUENCE)?; // issuer
-    let validity = next(SEQUENCE)?;
-    next(SEQUENCE)?; // subject
-    let spki = next(SEQUENCE)?;
-    let (_, _, validity) = der(validity)?; // notBefore
-    let (tag, time, _) = der(validity)?;
-    let (SEQUENCE, _, spki) = der(spki)? else {
-        return None;
-    };
-    let (0x03, bits, _) = der(spki)? else {
-        return None;
-    };
-    let (&0, public_key) = bits.split_first()? else {
-        return None;
-    };
-    Some(CertInfo {
-        public_key: public_key.to_vec(),
-        not_after_day: asn1_day(tag, time)?,
+/// The subject public key and notAfter of the first certificate in `pem`.
+fn cert_info(pem: &str) -> Result<CertInfo, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    Ok(CertInfo {
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+        not_after_day: cert.validity().not_after.timestamp().div_euclid(86_400),
     })
-}
-
-/// The day of a UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime
-/// (`YYYYMMDDHHMMSSZ`).
-fn asn1_day(tag: u8, time: &[u8]) -> Option<i64> {
-    let digits = |s: &[u8]| -> Option<i64> {
-        s.iter().try_fold(0i64, |a, &c| {
-            c.is_ascii_digit().then(|| a * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy = digits(time.get(..2)?)?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, time.get(2..)?)
-        }
-        0x18 => (digits(time.get(..4)?)?, time.get(4..)?),
-        _ => return None,
-    };
-    let month = u32::try_from(digits(rest.get(..2)?)?).ok()?;
-    let day = u32::try_from(digits(rest.get(2..4)?)?).ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(civil::days_from_civil(year, month, day))
 }
 
 #[cfg(test)]
@@ -324,23 +238,5 @@ mod tests {
         assert!(ca.client("x", CA_DAYS + 1, &rng).is_err());
         assert!(ca.client("x", 3_000_000, &rng).is_err());
         assert!(ca.client("x", 1, &rng).is_ok());
-    }
-
-    #[test]
-    fn asn1_times() {
-        assert_eq!(
-            asn1_day(0x17, b"361128000000Z"),
-            Some(civil::days_from_civil(2036, 11, 28))
-        );
-        assert_eq!(
-            asn1_day(0x17, b"991231235959Z"),
-            Some(civil::days_from_civil(1999, 12, 31))
-        );
-        assert_eq!(
-            asn1_day(0x18, b"20611128000000Z"),
-            Some(civil::days_from_civil(2061, 11, 28))
-        );
-        assert_eq!(asn1_day(0x18, b"2061x128000000Z"), None);
-        assert_eq!(asn1_day(0x02, b"361128000000Z"), None);
     }
 }

@@ -383,6 +383,13 @@ pub struct ConfOptions<'a> {
     pub user: Option<&'a str>,
 }
 
+/// The broker's `max_packet_size`: the whole packet (a fixed header of at
+/// most 5 bytes) whose remaining length is the secure client's limit for the
+/// default largest payload.
+pub fn max_packet_size() -> usize {
+    mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 5
+}
+
 /// The text of `mosquitto.conf`.
 pub fn conf(layout: &Layout, o: &ConfOptions<'_>) -> String {
     let p = |path: PathBuf| path.display().to_string();
@@ -400,8 +407,13 @@ pub fn conf(layout: &Layout, o: &ConfOptions<'_>) -> String {
 per_listener_settings false
 # Every client authenticates: no anonymous access.
 allow_anonymous false
+# No packet larger than an mqseal client accepts (the envelope of the largest
+# payload, 256 KiB, on the longest topic): a client drops the connection on a
+# larger one, and a persistent session would bring it back on every reconnect.
+max_packet_size {max_packet}
 ",
-        conf = p(layout.conf())
+        conf = p(layout.conf()),
+        max_packet = max_packet_size()
     );
     match o.auth {
         Auth::CertPassword => {

@@ -147,6 +147,9 @@ pub fn issue(args: &RekeyIssueArgs) -> Result<String, String> {
         Error::Config(ConfigError::Rekey(why)) => format!("cannot build the rekey: {why}"),
         e => format!("cannot build the rekey: {e}"),
     })?;
+    if let Some(warning) = size_warning(message.len()) {
+        note(&warning);
+    }
 
     progress(
         2,
@@ -349,4 +352,29 @@ pub fn apply(args: &RekeyApplyArgs) -> Result<String, String> {
         );
     }
     Ok(s)
+}
+
+/// A warning when a rekey message is larger than what devices and the broker
+/// take with the default limits (the secure client's packet limit and the
+/// generated `max_packet_size` follow the default `max_payload`).
+fn size_warning(len: usize) -> Option<String> {
+    let max = mqseal::endpoint::DEFAULT_MAX_PAYLOAD;
+    (len > max).then(|| {
+        format!(
+            "note: the message is {len} bytes, above the default max_payload of {max}: devices \
+             with the default limits, and a broker with the generated max_packet_size, refuse \
+             it; raise both first"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_above_the_default_limit_is_warned_about() {
+        let max = mqseal::endpoint::DEFAULT_MAX_PAYLOAD;
+        assert!(super::size_warning(max).is_none());
+        let w = super::size_warning(max + 1).unwrap();
+        assert!(w.contains(&format!("{} bytes", max + 1)), "{w}");
+    }
 }

@@ -91,6 +91,10 @@ fn files_modes_and_configuration() {
     let expected = [
         "per_listener_settings false".to_string(),
         "allow_anonymous false".into(),
+        format!(
+            "max_packet_size {}",
+            mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 5
+        ),
         format!("password_file {}", d.path("passwd")),
         format!("acl_file {}", d.path("aclfile")),
         "user root".into(),
