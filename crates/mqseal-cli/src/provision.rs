@@ -383,11 +383,13 @@ pub struct ConfOptions<'a> {
     pub user: Option<&'a str>,
 }
 
-/// The broker's `max_packet_size`: the whole packet (a fixed header of at
-/// most 5 bytes) whose remaining length is the secure client's limit for the
-/// default largest payload.
+/// The broker's `max_packet_size`: the secure client's limit on a packet's
+/// remaining length for the default largest payload, plus one. Mosquitto 2.0
+/// refuses a packet when its remaining length plus one exceeds the setting
+/// (measured on 2.0.11: with 105, a remaining length of 104 passes and 105
+/// is refused), so nothing it passes on is above the clients' limit.
 pub fn max_packet_size() -> usize {
-    mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 5
+    mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 1
 }
 
 /// The text of `mosquitto.conf`.

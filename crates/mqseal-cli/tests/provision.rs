@@ -93,7 +93,7 @@ fn files_modes_and_configuration() {
         "allow_anonymous false".into(),
         format!(
             "max_packet_size {}",
-            mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 5
+            mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) + 1
         ),
         format!("password_file {}", d.path("passwd")),
         format!("acl_file {}", d.path("aclfile")),

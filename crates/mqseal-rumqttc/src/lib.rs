@@ -241,8 +241,10 @@ fn prepare(mut options: MqttOptions, endpoint: &Endpoint) -> Result<MqttOptions,
         )
         .into());
     }
+    // rumqttc counts an incoming packet's remaining length, and an outgoing
+    // packet whole: its fixed header (at most 5 bytes) too.
     let limit = packet_limit(endpoint.max_payload());
-    options.set_max_packet_size(limit, limit);
+    options.set_max_packet_size(limit, limit + 5);
     Ok(options)
 }
 

@@ -158,3 +158,63 @@ async fn a_retained_rekey_reaches_online_and_offline_devices_through_the_broker(
         other => panic!("{other:?}"),
     }
 }
+
+/// The largest publish the adapter takes is one rumqttc writes and the
+/// receiver's limit admits: at the packet limit, on an unprotected topic
+/// (whose payload the endpoint does not bound) and on a sealed one, both
+/// arrive. One byte more is refused at `publish` with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_publish_the_adapter_takes_is_delivered() {
+    use mqseal::*;
+    const MAX: usize = 1000;
+    let small = |id: &str| {
+        let policy = Policy::builder()
+            .rule("sealed/#", Protection::encrypt(Aead::Aes256Gcm))
+            .unwrap()
+            .rule("open/#", Protection::insecure_plaintext())
+            .unwrap()
+            .build();
+        Endpoint::builder(policy)
+            .sender_id(SenderId::new(id.as_bytes()).unwrap())
+            .keyring(Keyring::new(1, GroupSecret::from_bytes(SECRET)))
+            .counter_store(MemoryCounterStore::new())
+            .max_payload(MAX)
+            .build()
+            .unwrap()
+    };
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut rx = peer(options("rx", broker.port()), small("rx"));
+    let tx = peer(options("tx", broker.port()), small("tx"));
+    rx.wait_connected().await;
+    rx.subscribe("#", QoS::AtLeastOnce).await;
+    let fits = mqseal_rumqttc::packet_limit(MAX) - 2 - "open/a".len() - 2;
+    for (topic, len) in [("open/a", fits), ("sealed/a", MAX)] {
+        let payload = vec![0x61u8; len];
+        let too_big = tx
+            .client
+            .publish(
+                topic,
+                QoS::AtLeastOnce,
+                false,
+                [&payload[..], b"!"].concat(),
+            )
+            .await;
+        assert!(
+            matches!(
+                too_big,
+                Err(Error::Config(ConfigError::PayloadTooLarge { .. }))
+            ),
+            "{topic}: {too_big:?}"
+        );
+        tx.client
+            .publish(topic, QoS::AtLeastOnce, false, &payload)
+            .await
+            .unwrap();
+        match rx.next(10).await.expect("the largest publish arrives") {
+            SecureEvent::Message(m) => {
+                assert_eq!((m.topic.as_str(), m.payload.len()), (topic, len))
+            }
+            other => panic!("{topic}: {other:?}"),
+        }
+    }
+}

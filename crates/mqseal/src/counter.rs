@@ -347,6 +347,26 @@ impl SendCounter {
         self.reserved = self.next;
     }
 
+    /// Lowers the stored mark to the next counter (on a clean shutdown, so
+    /// that a restart skips none), unless another counter over the same scope
+    /// reserved past this one's block: then the mark stays, and this counter
+    /// continues above it.
+    pub(crate) fn flush(
+        &mut self,
+        store: &mut dyn CounterStore,
+        scope: &CounterScope,
+    ) -> Result<(), CounterError> {
+        let own = self.reserved;
+        // Forget the reservation before lowering the mark: if the store
+        // fails, the next counter reserves again before it is used, whatever
+        // the store holds.
+        self.drop_reservation();
+        if store.load(scope)? == own {
+            store.store(scope, self.next)?;
+        }
+        Ok(())
+    }
+
     #[cfg(test)]
     pub(crate) fn set_next_for_test(&mut self, next: u64) {
         self.next = next;
@@ -392,12 +412,25 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         assert!(seen.insert(a.next(&mut store, scope, 4).unwrap()));
         let mut b = SendCounter::resume(&mut store, &scope()).unwrap();
-        for _ in 0..40 {
+        for round in 0..40 {
             for c in [&mut a, &mut b] {
                 let n = c.next(&mut store, scope, 4).unwrap();
                 assert!(seen.insert(n), "counter {n} handed out twice");
             }
+            // A clean-shutdown flush of one of them lowers no mark the other
+            // reserved past.
+            if round % 7 == 3 {
+                a.flush(&mut store, &scope()).unwrap();
+            }
         }
+        // Alone, a flush lowers the mark to the next counter.
+        let mut store = MemoryCounterStore::new();
+        let mut c = SendCounter::resume(&mut store, &scope()).unwrap();
+        c.next(&mut store, scope, 4).unwrap();
+        assert_eq!(store.load(&scope()).unwrap(), 4);
+        c.flush(&mut store, &scope()).unwrap();
+        assert_eq!(store.load(&scope()).unwrap(), 1);
+        assert_eq!(c.next(&mut store, scope, 4).unwrap(), 1);
     }
 
     #[test]

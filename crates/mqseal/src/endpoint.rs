@@ -1541,11 +1541,7 @@ impl Endpoint {
                     epoch: st.epoch,
                     sender,
                 };
-                // Forget the reservation before lowering the mark: if the
-                // store fails, the next seal reserves again before using a
-                // counter, whatever the file holds.
-                st.counter.drop_reservation();
-                store.store(&scope, st.counter.peek())?;
+                st.counter.flush(store, &scope)?;
             }
         }
         if self.recv_block.is_some() {
