@@ -301,6 +301,7 @@ pub fn trust(cmd: &Trust) -> Result<String, String> {
         Trust::Add(a) => trust_add(a, false),
         Trust::Admin(a) => trust_add(a, true),
         Trust::Remove(a) => trust_remove(a),
+        Trust::Revoke(a) => trust_revoke(a),
         Trust::List(a) => trust_list(a),
     }
 }
@@ -414,6 +415,36 @@ fn trust_remove(args: &TrustRemoveArgs) -> Result<String, String> {
         ""
     };
     Ok(format!("Removed {id} from {p}.{admin}\n"))
+}
+
+fn trust_revoke(args: &TrustRemoveArgs) -> Result<String, String> {
+    let path = &args.trust;
+    let p = path.display();
+    let mut trust = load_trust(path)?;
+    let id = sender_id(&args.id)?;
+    if trust.admin().is_some_and(|(a, _)| *a == id) {
+        return Err(format!(
+            "{id} is the admin of {p}: it cannot be revoked here; nothing was changed (make \
+             another admin with `mqseal trust admin` first)"
+        ));
+    }
+    if trust.is_revoked(&id) {
+        return Ok(format!(
+            "{id} is already revoked in {p}; nothing changed.\n"
+        ));
+    }
+    let was_trusted = trust.get(&id).is_some();
+    trust.revoke(id);
+    save_trust(path, &trust)?;
+    let keys = if was_trusted {
+        " Its keys were dropped."
+    } else {
+        ""
+    };
+    Ok(format!(
+        "Revoked {id} in {p}.{keys} The next `mqseal rekey` lists it; devices that apply that \
+         rekey refuse its messages.\n"
+    ))
 }
 
 fn trust_list(args: &TrustFileArg) -> Result<String, String> {

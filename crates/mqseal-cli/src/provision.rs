@@ -794,6 +794,22 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
     } else {
         None
     };
+    // A name a rekey removed is revoked on every device that applied it: a new
+    // client under it would be refused by all of them, and get no new keys.
+    if let Some(t) = &trust {
+        for c in &clients {
+            let revoked =
+                mqseal::SenderId::try_from(c.name.as_str()).is_ok_and(|id| t.is_revoked(&id));
+            if revoked {
+                return Err(format!(
+                    "{} was removed by a rekey and is revoked in {}, as on every device that \
+                     applied it; nothing was changed. Give the new client another name",
+                    c.name,
+                    trust_path.display()
+                ));
+            }
+        }
+    }
     let rng = SystemRandom::new();
     let total = clients.len() + 1;
     let mut step = 0;

@@ -361,9 +361,11 @@ fn size_warning(len: usize) -> Option<String> {
     let max = mqseal::endpoint::DEFAULT_MAX_PAYLOAD;
     (len > max).then(|| {
         format!(
-            "note: the message is {len} bytes, above the default max_payload of {max}: devices \
-             with the default limits, and a broker with the generated max_packet_size, refuse \
-             it; raise both first"
+            "note: the message is {len} bytes, above the default max_payload of {max}: it may not \
+             fit the packets that devices with the default limits, and a broker with the \
+             generated max_packet_size, accept (about {} bytes of payload on mqseal/rekey); \
+             raise both first",
+            mqseal_rumqttc::packet_limit(max) - 4 - "mqseal/rekey".len()
         )
     })
 }

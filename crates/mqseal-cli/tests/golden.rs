@@ -39,6 +39,7 @@ fn help_texts() {
         ("trust-add-help", &["trust", "add", "--help"]),
         ("trust-admin-help", &["trust", "admin", "--help"]),
         ("trust-remove-help", &["trust", "remove", "--help"]),
+        ("trust-revoke-help", &["trust", "revoke", "--help"]),
         ("trust-list-help", &["trust", "list", "--help"]),
         ("rekey-help", &["rekey", "--help"]),
         ("rekey-apply-help", &["rekey", "apply", "--help"]),

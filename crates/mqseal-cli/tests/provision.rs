@@ -810,3 +810,29 @@ fn add_client_refuses_a_foreign_ca_key_and_a_leaf_outliving_the_ca() {
     ]);
     assert!(d.dir.join("clients/carol.crt").exists());
 }
+
+/// A name a rekey removed is revoked on the devices: add-client refuses it
+/// rather than make a client every device rejects.
+#[test]
+fn add_client_refuses_a_revoked_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "alice"]);
+    ok(&[
+        "trust",
+        "revoke",
+        "--trust",
+        &d.path("mqseal/trust"),
+        "--id",
+        "carol",
+    ]);
+    let before = fs::read(d.path("passwd")).unwrap();
+    let out = add_client(&d, "carol");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("carol was removed by a rekey and is revoked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read(d.path("passwd")).unwrap(), before);
+    assert!(!std::path::Path::new(&d.path("clients/carol.crt")).exists());
+}

@@ -412,3 +412,42 @@ fn a_device_that_missed_a_removal_revokes_it_from_the_next_rekey() {
         "{err}"
     );
 }
+
+/// `trust revoke` records a revocation without a rekey (for an id an older
+/// version dropped from the trust store, say): the next rekey lists it.
+#[test]
+fn trust_revoke_is_listed_by_the_next_rekey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fleet(d);
+    let t = p(d, "admin.trust");
+    let out = ok(&["trust", "revoke", "--trust", &t, "--id", "robot-2"]);
+    assert!(
+        out.starts_with(&format!("Revoked robot-2 in {t}. Its keys were dropped.")),
+        "{out}"
+    );
+    // An id the trust store no longer holds can be revoked too.
+    let out = ok(&["trust", "revoke", "--trust", &t, "--id", "old-9"]);
+    assert!(
+        out.starts_with(&format!("Revoked old-9 in {t}. The next")),
+        "{out}"
+    );
+    let out = ok(&["trust", "revoke", "--trust", &t, "--id", "old-9"]);
+    assert!(out.contains("already revoked"), "{out}");
+    let err = fails(&["trust", "revoke", "--trust", &t, "--id", "admin"], b"");
+    assert!(err.contains("admin is the admin"), "{err}");
+
+    let out = rekey(d, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let message = fs::read(d.join("rekey.msg")).unwrap();
+    let parsed = mqseal::rekey::parse(&message).unwrap();
+    let mut removed: Vec<String> = parsed.removed.iter().map(ToString::to_string).collect();
+    removed.sort();
+    assert_eq!(removed, ["old-9", "robot-2"]);
+    let recipients: Vec<String> = parsed
+        .recipients
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert_eq!(recipients, ["robot-1", "robot-3"]);
+}

@@ -108,7 +108,7 @@ async fn a_retained_rekey_reaches_online_and_offline_devices_through_the_broker(
         .recipient(robot.public(provider))
         .recipient(late.public(provider))
         .remove(SenderId::new(b"stolen").unwrap())
-        .sign(provider, &admin, 0)
+        .sign(provider, &admin, Clock::now_ms(&SystemClock))
         .unwrap();
     let (raw_admin, _rx, mut up) = raw(options("admin", broker.port()));
     assert_eq!(up.recv().await, Some(true));

@@ -907,8 +907,11 @@ impl Endpoint {
     /// period, counted from when the admin issued it, or from now if this
     /// device's clock is behind that: a device that applies a rekey late does
     /// not give the old epochs, which the removed devices know, a fresh
-    /// grace period. A message that fails any check leaves the endpoint
-    /// unchanged.
+    /// grace period. A device whose clock is ahead of the admin's by more
+    /// than the grace retires them at once, and refuses peers that still
+    /// seal under them until they apply the rekey too: keep clocks in step
+    /// (NTP) and the grace longer than their drift. A message that fails any
+    /// check leaves the endpoint unchanged.
     pub fn apply_rekey(&mut self, message: &[u8]) -> Result<crate::rekey::Applied, Error> {
         let me = self.sender_id.ok_or(ConfigError::NoSenderId)?;
         let agreement = self.agreement.as_ref().ok_or(ConfigError::NoAgreementKey)?;

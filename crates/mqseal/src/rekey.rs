@@ -57,11 +57,14 @@
 //! let admin = Identity::generate(SenderId::new(b"admin")?, provider.random)?;
 //! let robot = Identity::generate(SenderId::new(b"robot")?, provider.random)?;
 //! let secret = GroupSecret::generate(provider.random)?;
+//! let now_ms = std::time::SystemTime::now()
+//!     .duration_since(std::time::UNIX_EPOCH)
+//!     .map_or(0, |d| d.as_millis() as u64);
 //! let message = RekeyBuilder::new(2, &secret)
 //!     .recipient(robot.public(provider))
 //!     .remove(SenderId::new(b"lost-sensor")?)
 //!     .grace(Duration::from_secs(60))
-//!     .sign(provider, &admin, 1_795_000_000_000)?;
+//!     .sign(provider, &admin, now_ms)?;
 //!
 //! let mut trust = TrustStore::new();
 //! trust.set_admin(admin.sender_id, admin.public(provider).signing);
@@ -75,6 +78,8 @@
 //! let applied = ep.apply_rekey(&message)?;
 //! assert_eq!(applied.epoch, 2);
 //! assert_eq!(ep.keyring().active().unwrap().0, 2);
+//! // Epoch 1 is still accepted, for the 60 s grace counted from `now_ms`.
+//! assert_eq!(ep.keyring().state(1), Some(EpochState::AcceptOnly));
 //! // The same message again is a replay.
 //! assert!(ep.apply_rekey(&message).is_err());
 //! # Ok::<(), mqseal::Error>(())
@@ -122,7 +127,9 @@ pub struct RekeyBuilder<'a> {
     secret: &'a GroupSecret,
     grace: Duration,
     recipients: Vec<PublicIdentity>,
+    /// In the order given, each once (`removed_set` keeps it linear).
     removed: Vec<SenderId>,
+    removed_set: std::collections::BTreeSet<SenderId>,
 }
 
 impl<'a> RekeyBuilder<'a> {
@@ -136,6 +143,7 @@ impl<'a> RekeyBuilder<'a> {
             grace: Duration::ZERO,
             recipients: Vec::new(),
             removed: Vec::new(),
+            removed_set: std::collections::BTreeSet::new(),
         }
     }
 
@@ -157,7 +165,7 @@ impl<'a> RekeyBuilder<'a> {
     /// documentation](self#every-message-lists-every-removal-so-far)). A sender
     /// listed twice is listed once.
     pub fn remove(mut self, sender: SenderId) -> Self {
-        if !self.removed.contains(&sender) {
+        if self.removed_set.insert(sender) {
             self.removed.push(sender);
         }
         self
@@ -173,7 +181,11 @@ impl<'a> RekeyBuilder<'a> {
         self
     }
 
-    /// Wraps the secret for every recipient and signs the message as `admin`.
+    /// Wraps the secret for every recipient and signs the message as
+    /// `admin`, issued at `issued_at_ms` (milliseconds since the Unix epoch:
+    /// pass the current time). Devices count the grace period from it, so an
+    /// older time shortens the grace, and a time more than the grace in the
+    /// past retires the old epochs as soon as the message is applied.
     pub fn sign(
         self,
         provider: &CryptoProvider,
@@ -190,7 +202,7 @@ impl<'a> RekeyBuilder<'a> {
         if self
             .recipients
             .iter()
-            .any(|r| self.removed.contains(&r.sender_id))
+            .any(|r| self.removed_set.contains(&r.sender_id))
         {
             return Err(bad("a removed sender cannot also be a recipient"));
         }

@@ -264,9 +264,10 @@ Examples:
   mqseal trust add --trust trust --peer robot-1.identity.pub
   mqseal trust admin --trust trust --peer admin.identity.pub
   mqseal trust list --trust trust
-  mqseal trust remove --trust trust --id robot-1";
+  mqseal trust remove --trust trust --id robot-1
+  mqseal trust revoke --trust trust --id robot-1";
 
-/// `mqseal trust add|admin|remove|list`.
+/// `mqseal trust add|admin|remove|revoke|list`.
 #[derive(Debug, Subcommand)]
 pub enum Trust {
     /// Trust a peer: its signatures, and rekeys are wrapped for it
@@ -278,6 +279,9 @@ pub enum Trust {
     /// Stop trusting a peer (or the admin)
     #[command(after_long_help = TRUST_REMOVE_AFTER)]
     Remove(TrustRemoveArgs),
+    /// Record a sender as revoked: the admin's next rekey lists it for the devices
+    #[command(long_about = TRUST_REVOKE_ABOUT, after_long_help = TRUST_REVOKE_AFTER)]
+    Revoke(TrustRemoveArgs),
     /// List the admin and the peers with their public keys
     #[command(after_long_help = TRUST_LIST_AFTER)]
     List(TrustFileArg),
@@ -302,6 +306,21 @@ This changes one file. To exclude a device from the group, use `mqseal rekey --r
 Examples:
   mqseal trust remove --trust trust --id robot-1";
 
+const TRUST_REVOKE_ABOUT: &str = "\
+Record a sender as revoked in the admin's trust store, without a rekey.
+
+Its keys are dropped and the id is kept as revoked: every later `mqseal rekey` lists it, and
+devices that apply that rekey refuse its messages, whatever the epoch. `mqseal rekey --remove`
+does the same for the devices it removes. Use this for a sender that is not in the trust store
+any more (removed by an older version of mqseal, which dropped it), or to revoke an id before
+the next rekey. A revoked id stays revoked: a replacement device gets a new id.";
+
+const TRUST_REVOKE_AFTER: &str = "\
+Examples:
+  mqseal trust revoke --trust mqseal/trust --id robot-2
+  mqseal rekey --admin mqseal/admin.identity --trust mqseal/trust --keyring mqseal/fleet.keyring \\
+    --grace 60s --out rekey.msg";
+
 const TRUST_LIST_AFTER: &str = "\
 Examples:
   mqseal trust list --trust trust";
@@ -325,13 +344,13 @@ pub struct TrustPeerArgs {
     pub peer: PathBuf,
 }
 
-/// Arguments of `mqseal trust remove`.
+/// Arguments of `mqseal trust remove` and `trust revoke`.
 #[derive(Debug, Args)]
 pub struct TrustRemoveArgs {
     /// The trust store file
     #[arg(long, value_name = "FILE")]
     pub trust: PathBuf,
-    /// The sender id to remove
+    /// The sender id
     #[arg(long, value_name = "NAME", value_parser = parse_sender_id)]
     pub id: String,
 }
@@ -345,13 +364,15 @@ Run by the admin (the control station) when a device leaves, is lost or stolen:
      and the admin itself (X25519, HKDF-SHA256, AES-256-GCM, one wrapping each), and the
      whole message signed with --admin's key;
   3. the message is written to --out (`-`: standard output);
-  4. the removed devices are deleted from --trust;
+  4. the removed devices are kept in --trust as revoked: every later rekey lists them again,
+     so that a device that missed this one still revokes them;
   5. the new epoch is added to --keyring and promoted; the previous one retires after
      --grace (keep it short: the removed devices know the old key).
 Publish the message retained on the rekey topic (`mqseal sub --rekey-topic` applies it as it
 arrives), or copy it to each device and run `mqseal rekey apply` there. A removed device
 finds no key for itself in it. Without --remove, the same message rotates the key for
-everyone.";
+everyone (and lists the earlier removals). Devices count --grace from when the message was
+issued: one that applies it later gets only what is left of it.";
 
 pub(crate) const REKEY_AFTER: &str = "\
 Examples:
@@ -382,7 +403,7 @@ pub struct RekeyIssueArgs {
     /// The admin's identity: signs the message
     #[arg(long, value_name = "IDENTITY", required = true)]
     pub admin: Option<PathBuf>,
-    /// The admin's trust store: the recipients; the removed devices are deleted from it
+    /// The admin's trust store: the recipients; the removed devices are revoked in it
     #[arg(long, value_name = "FILE", required = true)]
     pub trust: Option<PathBuf>,
     /// The admin's keyring: gets the new epoch, active
