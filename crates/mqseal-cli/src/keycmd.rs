@@ -314,9 +314,10 @@ fn trust_add(args: &TrustPeerArgs, admin: bool) -> Result<String, String> {
     let id = peer.sender_id;
     if trust.is_revoked(&id) {
         return Err(format!(
-            "{id} was removed by a rekey and is revoked in {p}, as on every device that applied \
-             it, whatever its keys; nothing was changed. Give the new device another sender id \
-             (mqseal keygen identity --id NEW-ID --out NEW-ID.identity)"
+            "{id} is revoked in {p} (by a rekey or `trust revoke`), as it is on every device \
+             that applied a rekey since, whatever its keys; nothing was changed. Give the new \
+             device another sender id (mqseal keygen identity --id NEW-ID --out \
+             NEW-ID.identity)"
         ));
     }
     let same_signing = trust.get(&id) == Some(&peer.signing);
@@ -485,7 +486,7 @@ fn trust_list(args: &TrustFileArg) -> Result<String, String> {
     if !revoked.is_empty() {
         let _ = writeln!(
             s,
-            "revoked (removed by a rekey; every rekey lists them again): {}",
+            "revoked (every rekey lists them): {}",
             revoked.join(", ")
         );
     }

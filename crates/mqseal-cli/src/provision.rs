@@ -802,8 +802,9 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
                 mqseal::SenderId::try_from(c.name.as_str()).is_ok_and(|id| t.is_revoked(&id));
             if revoked {
                 return Err(format!(
-                    "{} was removed by a rekey and is revoked in {}, as on every device that \
-                     applied it; nothing was changed. Give the new client another name",
+                    "{} is revoked in {} (by a rekey or `trust revoke`), as it is on every \
+                     device that applied a rekey since; nothing was changed. Give the new client \
+                     another name",
                     c.name,
                     trust_path.display()
                 ));

@@ -346,7 +346,7 @@ pub fn apply(args: &RekeyApplyArgs) -> Result<String, String> {
         let names: Vec<String> = applied.removed.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             s,
-            "Removed {} from {}: their signatures are no longer accepted.",
+            "Revoked {} in {}: their messages are no longer accepted.",
             names.join(", "),
             args.trust.display()
         );
@@ -358,14 +358,17 @@ pub fn apply(args: &RekeyApplyArgs) -> Result<String, String> {
 /// take with the default limits (the secure client's packet limit and the
 /// generated `max_packet_size` follow the default `max_payload`).
 fn size_warning(len: usize) -> Option<String> {
-    let max = mqseal::endpoint::DEFAULT_MAX_PAYLOAD;
+    // The payload of the largest packet such a device or broker takes on the
+    // rekey topic: the remaining length less the topic, its length and a
+    // packet id.
+    let max = mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD)
+        - 4
+        - "mqseal/rekey".len();
     (len > max).then(|| {
         format!(
-            "note: the message is {len} bytes, above the default max_payload of {max}: it may not \
-             fit the packets that devices with the default limits, and a broker with the \
-             generated max_packet_size, accept (about {} bytes of payload on mqseal/rekey); \
-             raise both first",
-            mqseal_rumqttc::packet_limit(max) - 4 - "mqseal/rekey".len()
+            "note: the message is {len} bytes, above the {max} bytes that devices with the \
+             default max_payload, and a broker with the generated max_packet_size, take on \
+             mqseal/rekey: raise both first"
         )
     })
 }
@@ -374,7 +377,7 @@ fn size_warning(len: usize) -> Option<String> {
 mod tests {
     #[test]
     fn a_message_above_the_default_limit_is_warned_about() {
-        let max = mqseal::endpoint::DEFAULT_MAX_PAYLOAD;
+        let max = mqseal_rumqttc::packet_limit(mqseal::endpoint::DEFAULT_MAX_PAYLOAD) - 16;
         assert!(super::size_warning(max).is_none());
         let w = super::size_warning(max + 1).unwrap();
         assert!(w.contains(&format!("{} bytes", max + 1)), "{w}");

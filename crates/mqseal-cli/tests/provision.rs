@@ -829,7 +829,7 @@ fn add_client_refuses_a_revoked_name() {
     let out = add_client(&d, "carol");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("carol was removed by a rekey and is revoked"),
+        text(&out.stderr).contains("carol is revoked in"),
         "{}",
         text(&out.stderr)
     );

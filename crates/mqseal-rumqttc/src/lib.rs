@@ -22,8 +22,9 @@
 //!   second copy is reported as [`SecureEvent::Rejected`] with
 //!   `replayed`: a rejection that is not always an attack.
 //! - Packet size limits come from the endpoint: `new` sets rumqttc's
-//!   incoming and outgoing limits to [`packet_limit`] of the endpoint's
-//!   [`Endpoint::max_payload`], replacing those of the options, so that every
+//!   limits from [`packet_limit`] of the endpoint's [`Endpoint::max_payload`]
+//!   (a packet's remaining length; rumqttc's outgoing limit counts the fixed
+//!   header too, so it gets 5 bytes more), replacing those of the options, so that every
 //!   envelope the endpoint may seal or accept fits, and a larger one comes
 //!   out as [`SecureEvent::Rejected`] (`too_large`) instead of a dropped
 //!   connection. A packet above even that limit still makes rumqttc drop the
@@ -89,7 +90,8 @@ pub enum SecureEvent {
 /// that a publish takes one lock (the endpoint's).
 struct Shared {
     endpoint: Mutex<Endpoint>,
-    /// rumqttc's packet limit, both ways ([`packet_limit`]).
+    /// The largest remaining length of a packet, sent or received
+    /// ([`packet_limit`]; rumqttc's outgoing limit adds the fixed header).
     packet_limit: usize,
     /// Every count but `published`.
     stats: Mutex<Stats>,
@@ -222,12 +224,14 @@ impl std::fmt::Debug for SecureEventLoop {
 /// that carries an envelope of `max_payload` bytes of payload on the
 /// longest topic: the topic length and topic, a packet id, the longest
 /// header and trailer.
+/// At most MQTT's largest remaining length (268 435 455 bytes), which rumqttc
+/// cannot exceed either.
 pub fn packet_limit(max_payload: usize) -> usize {
-    2 + usize::from(u16::MAX)
-        + 2
-        + max_payload
-        + mqseal::envelope::MAX_HEADER_LEN
-        + mqseal::envelope::MAX_TRAILER_LEN
+    const MQTT_MAX_REMAINING: usize = 268_435_455;
+    (2 + usize::from(u16::MAX) + 2)
+        .saturating_add(max_payload)
+        .saturating_add(mqseal::envelope::MAX_HEADER_LEN + mqseal::envelope::MAX_TRAILER_LEN)
+        .min(MQTT_MAX_REMAINING)
 }
 
 /// The options the secure client runs with: the endpoint's packet limits,
@@ -251,7 +255,8 @@ fn prepare(mut options: MqttOptions, endpoint: &Endpoint) -> Result<MqttOptions,
 impl SecureAsyncClient {
     /// A client and its event loop, as `rumqttc::AsyncClient::new`, with the
     /// endpoint that seals and opens. The options' packet size limits are
-    /// replaced by the endpoint's ([`packet_limit`]); options with manual
+    /// replaced by the endpoint's ([`packet_limit`], plus the fixed header
+    /// for outgoing packets); options with manual
     /// acknowledgements are refused (`ConfigError::Unsupported`).
     pub fn new(
         options: MqttOptions,
@@ -466,6 +471,16 @@ mod tests {
         });
         rx.recv_timeout(Duration::from_secs(30))
             .expect("deadlock: did not return")
+    }
+
+    #[test]
+    fn the_packet_limit_stays_within_mqtt() {
+        assert_eq!(
+            packet_limit(1000),
+            2 + 65_535 + 2 + 1000 + mqseal::envelope::MAX_HEADER_LEN + 96
+        );
+        assert_eq!(packet_limit(usize::MAX), 268_435_455);
+        assert_eq!(packet_limit(268_435_455), 268_435_455);
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct CounterScope {
 ///
 /// [`CounterStore::store`] must not return before the mark is durable: a sender
 /// uses counters below the mark as soon as it returns.
+///
+/// A store holds one endpoint's marks, for that endpoint's next start: give
+/// every live endpoint its own. Receive marks are keyed by the remote sender
+/// only, so two receivers sharing a store would start their windows at each
+/// other's marks (refusing messages they never saw) and could lower each
+/// other's (accepting a replay after a restart). [`FileCounterStore`] locks
+/// its file for that reason.
 pub trait CounterStore: Send {
     /// The recorded mark of `scope`, or 0 when there is none.
     fn load(&mut self, scope: &CounterScope) -> Result<u64, CounterError>;
@@ -64,9 +71,11 @@ pub trait CounterStore: Send {
 ///
 /// Counters survive a drop and rebuild of the endpoint (as in a test that
 /// simulates a restart), not a process crash: use [`FileCounterStore`] for that.
-/// Two endpoints with one sender id that share it in one thread continue
-/// above each other's reservations; it does not make them safe to use from
-/// two threads at once (give every endpoint its own sender id).
+/// Like any store, it belongs to one live endpoint at a time (see
+/// [`CounterStore`]); hand a clone to the endpoint's successor, or keep one to
+/// read the marks. As a safeguard, two senders with one sender id that share
+/// it in one thread continue above each other's reservations; that does not
+/// make sharing safe from two threads, nor for receivers.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCounterStore(Arc<Mutex<HashMap<CounterScope, u64>>>);
 

@@ -1528,7 +1528,9 @@ impl Endpoint {
     }
 
     /// Durably records exact counter marks (on a clean shutdown): a restart
-    /// then skips no send counter, and its receive windows start just above
+    /// then skips no send counter (unless another endpoint with this sender id
+    /// on the same store reserved past it, which a store must not have: see
+    /// [`CounterStore`]), and its receive windows start just above
     /// the highest counter accepted from each sender, instead of a whole
     /// reserved block above it. The window's record of which lower counters
     /// were seen is not kept: a message delayed behind a later one, and not

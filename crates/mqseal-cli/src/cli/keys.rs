@@ -438,8 +438,8 @@ Checked before anything changes: the format, that the admin of --trust signed it
 epoch is newer than every epoch --keyring holds or held (so a message applied once, or an
 older one, is refused as replayed), and that it carries a key for this device (a removed
 device gets `not a recipient`). Then the new epoch becomes active in --keyring, the previous
-one retires after the message's grace period, and the removed devices are deleted from
---trust.";
+one retires after the message's grace period (counted from when the admin issued it), and
+the removed devices are revoked in --trust: their messages are refused, whatever the epoch.";
 
 const REKEY_APPLY_AFTER: &str = "\
 Examples:
