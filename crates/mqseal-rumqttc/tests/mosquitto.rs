@@ -5,11 +5,12 @@
 mod common;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use mqseal_rumqttc::{QoS, SecureEvent};
+use mqseal_rumqttc::{MqttOptions, QoS, SecureEvent};
 
 /// Global settings of a broker with a mutual-TLS listener and a password
 /// listener, and no anonymous access anywhere.
@@ -399,20 +400,7 @@ async fn a_bridge_carries_sealed_messages_unchanged_end_to_end() {
 async fn garbage_from_mosquitto_pub_is_rejected_and_acked() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _broker = Mosquitto::start(
-        dir.path(),
-        "b",
-        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        &[port],
-    );
-    let persistent = {
-        let mut o = options("victim", port);
-        o.set_clean_session(false);
-        o
-    };
-    let mut victim = peer(persistent.clone(), endpoint("victim"));
-    victim.wait_connected().await;
-    victim.subscribe("sensors/#", QoS::AtLeastOnce).await;
+    let (_broker, persistent, mut victim) = persistent_victim(dir.path(), port).await;
 
     let random: Vec<u8> = (0..200u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -467,14 +455,7 @@ async fn garbage_from_mosquitto_pub_is_rejected_and_acked() {
 
     // The rejected messages were acknowledged: reconnecting the persistent
     // session brings no redelivery.
-    victim.client.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut again = peer(persistent, endpoint("victim"));
-    again.wait_connected().await;
-    assert!(
-        again.next(2).await.is_none(),
-        "a rejected message was redelivered"
-    );
+    assert_no_redelivery(victim, persistent).await;
 }
 
 /// A message larger than rumqttc's default 10 KiB packet limit, and one larger
@@ -486,20 +467,7 @@ async fn garbage_from_mosquitto_pub_is_rejected_and_acked() {
 async fn oversized_messages_are_rejected_and_the_receive_loop_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _broker = Mosquitto::start(
-        dir.path(),
-        "b",
-        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        &[port],
-    );
-    let persistent = {
-        let mut o = options("victim", port);
-        o.set_clean_session(false);
-        o
-    };
-    let mut victim = peer(persistent.clone(), endpoint("victim"));
-    victim.wait_connected().await;
-    victim.subscribe("sensors/#", QoS::AtLeastOnce).await;
+    let (_broker, persistent, mut victim) = persistent_victim(dir.path(), port).await;
 
     let big = mqseal::endpoint::DEFAULT_MAX_PAYLOAD + 4096;
     for (name, len) in [("11k.bin", 11 * 1024), ("big.bin", big)] {
@@ -532,12 +500,35 @@ async fn oversized_messages_are_rejected_and_the_receive_loop_goes_on() {
     assert_eq!(payload(victim.next(10).await.unwrap()).1, b"real");
 
     // Acknowledged: the persistent session brings nothing back.
+    assert_no_redelivery(victim, persistent).await;
+}
+
+/// A Mosquitto on `port`, and a secure client `victim` with a persistent
+/// session subscribed to `sensors/#` at QoS 1 (and its options, to connect
+/// the session again).
+async fn persistent_victim(dir: &Path, port: u16) -> (Mosquitto, MqttOptions, Peer) {
+    let broker = Mosquitto::start(
+        dir,
+        "b",
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        &[port],
+    );
+    let mut persistent = options("victim", port);
+    persistent.set_clean_session(false);
+    let mut victim = peer(persistent.clone(), endpoint("victim"));
+    victim.wait_connected().await;
+    victim.subscribe("sensors/#", QoS::AtLeastOnce).await;
+    (broker, persistent, victim)
+}
+
+/// Disconnects `victim` and connects its persistent session again: nothing
+/// it received (accepted or rejected) comes back, so all of it was acked.
+async fn assert_no_redelivery(victim: Peer, persistent: MqttOptions) {
     victim.client.disconnect().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut again = peer(persistent, endpoint("victim"));
     again.wait_connected().await;
-    assert!(
-        again.next(2).await.is_none(),
-        "an oversized message was redelivered"
-    );
+    if let Some(e) = again.next(2).await {
+        panic!("a message was redelivered to the persistent session: {e:?}");
+    }
 }
