@@ -169,14 +169,16 @@ const PROVISION_ABOUT: &str = "\
 Generate a Mosquitto deployment: CA, certificates, passwords, ACL, mqseal keys.
 
 `provision mosquitto` writes a complete, working Mosquitto 2.0 deployment into a directory,
-with the mqseal keys of every client; `provision add-client` adds clients to it later.
-Nothing is interactive, and no external tool (openssl, mosquitto_passwd) is needed.";
+with the mqseal keys of every client; `provision add-client` adds clients to it later, and
+`provision renew` re-issues its server and client certificates before they expire, with the
+same CA. Nothing is interactive, and no external tool (openssl, mosquitto_passwd) is needed.";
 
 const PROVISION_AFTER: &str = "\
 Examples:
   mqseal provision mosquitto --out ./broker --server-name broker.example.com \\
     --server-ip 10.0.0.5 --client robot-1 --admin station
-  mqseal provision add-client --dir ./broker --client robot-2";
+  mqseal provision add-client --dir ./broker --client robot-2
+  mqseal provision renew --dir ./broker --server --client robot-1";
 
 /// The provisioning commands.
 #[derive(Debug, Subcommand)]
@@ -187,6 +189,9 @@ pub enum Provision {
     /// Add clients to a deployment made by `provision mosquitto`
     #[command(long_about = ADD_CLIENT_ABOUT, after_long_help = ADD_CLIENT_AFTER)]
     AddClient(AddClientArgs),
+    /// Renew the server's or clients' certificates of a deployment, with its CA
+    #[command(long_about = RENEW_ABOUT, after_long_help = RENEW_AFTER)]
+    Renew(RenewArgs),
 }
 
 const MOSQUITTO_ABOUT: &str = "\
@@ -335,6 +340,56 @@ pub struct AddClientArgs {
     #[arg(long = "admin", value_name = "NAME", value_parser = parse_client_name)]
     pub admins: Vec<String>,
     /// Validity of the client certificates, in days (at most until the CA expires)
+    #[arg(long, value_name = "DAYS", default_value_t = 825, value_parser = parse_days)]
+    pub days: u32,
+}
+
+const RENEW_ABOUT: &str = "\
+Renew the server's or clients' certificates of a deployment, with its CA.
+
+Certificates expire (825 days after `provision mosquitto` or `add-client` by default).
+`renew` issues new ones with the deployment's CA (so ca.key must be in DIR), each with a new
+key pair, valid for --days from today:
+  --server       server.crt and server.key, with the names of the current server.crt: its
+                 common name, DNS names and IP addresses
+  --client NAME  clients/NAME.crt and clients/NAME.key, common name NAME; the client must
+                 exist (clients/NAME.crt, signed by this CA) and not be revoked in
+                 mqseal/trust
+Nothing else changes: the CA, the passwords, passwd, aclfile and the mqseal keys and
+identities stay as they are, and clients keep verifying the server with the same ca.crt.
+Each replaced file keeps its owner and mode (the broker's user must still read server.key):
+run as root, or as the files' owner. Everything is checked before anything is written: a
+refusal changes nothing.
+
+Then, for the server certificate, send SIGHUP to mosquitto (Mosquitto 2.0 loads the new
+certificate and key on SIGHUP; connections already open are not interrupted) or restart it;
+for a client, copy its new certificate and key to the device, which presents them from its
+next connection.
+
+The old certificates stay valid until they expire (no revocation list is kept): renewing is
+for expiry, not for a stolen key; remove a compromised client instead (docs/cli.md). The CA
+itself is not renewed: no certificate is issued past its expiry.";
+
+const RENEW_AFTER: &str = "\
+Examples:
+  mqseal provision renew --dir /etc/mosquitto/mqseal --server
+  kill -HUP \"$(pidof mosquitto)\"
+  mqseal provision renew --dir /etc/mosquitto/mqseal --client robot-1 --client robot-2";
+
+/// Arguments of `mqseal provision renew`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").args(["server", "clients"]).required(true).multiple(true)))]
+pub struct RenewArgs {
+    /// The deployment's directory (the --out of `provision mosquitto`)
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Renew the server certificate and key
+    #[arg(long)]
+    pub server: bool,
+    /// Renew the certificate and key of this client; repeat for several
+    #[arg(long = "client", value_name = "NAME", value_parser = parse_client_name)]
+    pub clients: Vec<String>,
+    /// Validity of the new certificates, in days from today (at most until the CA expires)
     #[arg(long, value_name = "DAYS", default_value_t = 825, value_parser = parse_days)]
     pub days: u32,
 }

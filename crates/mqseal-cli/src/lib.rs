@@ -2,10 +2,11 @@
 //! pieces (the password file format, the envelope description, the public
 //! identity format).
 //!
-//! - `mqseal provision mosquitto` and `provision add-client`: a Mosquitto 2.0
-//!   deployment with a private CA, client certificates, native `$7$` password
-//!   hashes, least-privilege ACLs and the clients' mqseal keys ([`provision`],
-//!   [`pki`], [`passwd`]).
+//! - `mqseal provision mosquitto`, `provision add-client` and `provision
+//!   renew`: a Mosquitto 2.0 deployment with a private CA, client
+//!   certificates, native `$7$` password hashes, least-privilege ACLs and the
+//!   clients' mqseal keys; clients added later; certificates renewed with the
+//!   same CA ([`provision`], [`pki`], [`passwd`]).
 //! - `mqseal keygen`, `mqseal key` and `mqseal trust`: key files
 //!   ([`keycmd`], [`keyfiles`]); `mqseal rekey` ([`rekeycmd`]).
 //! - `mqseal seal` and `mqseal open` ([`secure`]); `mqseal pub` and
@@ -62,6 +63,7 @@ pub fn run(cli: &Cli) -> Result<(), String> {
         Command::Provision(Provision::AddClient(args)) => {
             print(&provision::add_client(args)?.summary)
         }
+        Command::Provision(Provision::Renew(args)) => print(&provision::renew(args)?.summary),
         Command::Keygen(Keygen::Identity(args)) => print(&keycmd::keygen_identity(args)?),
         Command::Keygen(Keygen::Keyring(args)) => print(&keycmd::keygen_keyring(args)?),
         Command::Key(cmd) => print(&keycmd::key(cmd)?),

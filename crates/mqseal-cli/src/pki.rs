@@ -11,6 +11,7 @@ use rcgen::{
     KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
+use x509_parser::extensions::GeneralName;
 
 use crate::civil;
 
@@ -23,11 +24,48 @@ pub struct Issued {
     pub cert_pem: String,
     /// The private key, PKCS#8 PEM.
     pub key_pem: String,
+    /// The certificate's notAfter, `YYYY-MM-DD` (00:00 UTC).
+    pub not_after: String,
+}
+
+/// The names of a server certificate: its common name, its DNS names and
+/// its IP addresses (the subject alternative names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The subject's common name, if any.
+    pub common_name: Option<String>,
+    /// The DNS names, in their order in the certificate.
+    pub dns: Vec<String>,
+    /// The IP addresses, in their order in the certificate.
+    pub ips: Vec<IpAddr>,
+}
+
+impl Names {
+    /// The DNS names, then the addresses, joined by `, `.
+    pub fn describe(&self) -> String {
+        let mut all: Vec<String> = self.dns.clone();
+        all.extend(self.ips.iter().map(ToString::to_string));
+        if all.is_empty() {
+            all.extend(self.common_name.clone());
+        }
+        all.join(", ")
+    }
+}
+
+/// What [`Ca::read_issued`] reads of a certificate the CA issued.
+#[derive(Clone, Debug)]
+pub struct Leaf {
+    /// Its names.
+    pub names: Names,
+    /// Its notAfter, `YYYY-MM-DD`.
+    pub not_after: String,
 }
 
 /// A CA able to sign certificates.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
+    /// The CA certificate, DER: what the certificates it signed verify with.
+    cert_der: Vec<u8>,
     /// The last day (days since 1970-01-01) the CA certificate is valid on.
     not_after_day: i64,
 }
@@ -91,10 +129,12 @@ impl Ca {
         let issued = Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            not_after: ymd(civil::today() + i64::from(CA_DAYS)),
         };
         Ok((
             Ca {
                 issuer: Issuer::new(p, key),
+                cert_der: cert.der().to_vec(),
                 not_after_day: civil::today() + i64::from(CA_DAYS),
             },
             issued,
@@ -118,8 +158,72 @@ impl Ca {
             Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| err("not a certificate", e))?;
         Ok(Ca {
             issuer,
+            cert_der: info.der,
             not_after_day: info.not_after_day,
         })
+    }
+
+    /// The last day the CA certificate is valid on, `YYYY-MM-DD`.
+    pub fn not_after(&self) -> String {
+        ymd(self.not_after_day)
+    }
+
+    /// Reads a certificate that this CA signed (the first of `pem`): its
+    /// names and expiry. A certificate that another CA signed is refused, and
+    /// so is a subject alternative name other than a DNS name or an IP
+    /// address (the names renewal would not carry over).
+    pub fn read_issued(&self, pem: &str) -> Result<Leaf, String> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        let (_, ca) = x509_parser::parse_x509_certificate(&self.cert_der)
+            .map_err(|e| format!("the CA certificate does not parse: {e}"))?;
+        cert.verify_signature(Some(ca.public_key())).map_err(|_| {
+            "it was not signed by this deployment's CA (ca.crt): only a certificate of this \
+             CA is renewed with it"
+                .to_string()
+        })?;
+        let common_name = match cert.subject().iter_common_name().next() {
+            None => None,
+            Some(cn) => Some(
+                cn.as_str()
+                    .map_err(|e| format!("its common name is not text: {e}"))?
+                    .to_string(),
+            ),
+        };
+        let mut names = Names {
+            common_name,
+            dns: Vec::new(),
+            ips: Vec::new(),
+        };
+        let san = cert
+            .subject_alternative_name()
+            .map_err(|e| format!("its subject alternative names do not parse: {e}"))?;
+        for name in san.iter().flat_map(|s| &s.value.general_names) {
+            match name {
+                GeneralName::DNSName(dns) => names.dns.push((*dns).to_string()),
+                GeneralName::IPAddress(bytes) => {
+                    let ip = match bytes.len() {
+                        4 => <[u8; 4]>::try_from(*bytes).map(IpAddr::from).ok(),
+                        16 => <[u8; 16]>::try_from(*bytes).map(IpAddr::from).ok(),
+                        _ => None,
+                    };
+                    names.ips.push(ip.ok_or_else(|| {
+                        format!("it holds an IP address of {} bytes", bytes.len())
+                    })?);
+                }
+                other => {
+                    return Err(format!(
+                        "it holds the subject alternative name {other}, which mqseal does not \
+                         issue: renew it by other means"
+                    ));
+                }
+            }
+        }
+        let not_after = ymd(cert.validity().not_after.timestamp().div_euclid(86_400));
+        Ok(Leaf { names, not_after })
     }
 
     /// Refuses a validity of `days` from today that would outlive the CA.
@@ -141,7 +245,8 @@ impl Ca {
         Ok(())
     }
 
-    /// Issues the broker's certificate: DNS name `name`, and the addresses `ips`.
+    /// Issues the broker's certificate: common name and DNS name `name`, and
+    /// the addresses `ips`.
     pub fn server(
         &self,
         name: &str,
@@ -149,13 +254,35 @@ impl Ca {
         days: u32,
         rng: &SystemRandom,
     ) -> Result<Issued, String> {
+        let names = Names {
+            common_name: Some(name.to_string()),
+            dns: vec![name.to_string()],
+            ips: ips.to_vec(),
+        };
+        self.server_for(&names, days, rng)
+    }
+
+    /// Issues a server certificate for `names` (those of the certificate it
+    /// renews).
+    pub fn server_for(
+        &self,
+        names: &Names,
+        days: u32,
+        rng: &SystemRandom,
+    ) -> Result<Issued, String> {
         let mut p = params(days, rng)?;
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.subject_alt_names.push(SanType::DnsName(
-            name.try_into().map_err(|e| err("invalid server name", e))?,
-        ));
+        if let Some(cn) = &names.common_name {
+            p.distinguished_name.push(DnType::CommonName, cn.as_str());
+        }
+        for dns in &names.dns {
+            p.subject_alt_names.push(SanType::DnsName(
+                dns.as_str()
+                    .try_into()
+                    .map_err(|e| err("invalid server name", e))?,
+            ));
+        }
         p.subject_alt_names
-            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+            .extend(names.ips.iter().map(|ip| SanType::IpAddress(*ip)));
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(p, "the server certificate")
     }
@@ -184,15 +311,19 @@ impl Ca {
         let cert = p
             .signed_by(&key, &self.issuer)
             .map_err(|e| err(&format!("cannot sign {what}"), e))?;
+        let t = p.not_after;
         Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            not_after: format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
         })
     }
 }
 
 /// What [`Ca::load`] checks in the CA certificate.
 struct CertInfo {
+    /// The certificate, DER.
+    der: Vec<u8>,
     /// The subject public key (the BIT STRING's bits).
     public_key: Vec<u8>,
     /// The day (since 1970-01-01) of notAfter.
@@ -207,6 +338,7 @@ fn cert_info(pem: &str) -> Result<CertInfo, String> {
         .parse_x509()
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;
     Ok(CertInfo {
+        der: pem.contents.clone(),
         public_key: cert.public_key().subject_public_key.data.to_vec(),
         not_after_day: cert.validity().not_after.timestamp().div_euclid(86_400),
     })
@@ -225,6 +357,36 @@ mod tests {
         assert_eq!(ca.not_after_day, civil::today() + i64::from(CA_DAYS));
         let e = Ca::load(&a.cert_pem, &b.key_pem).err().unwrap();
         assert!(e.contains("does not belong to the certificate"), "{e}");
+    }
+
+    #[test]
+    fn a_renewed_server_certificate_keeps_the_names() {
+        let rng = SystemRandom::new();
+        let (ca, _) = Ca::generate("a", &rng).unwrap();
+        let ips: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap(), "::1".parse().unwrap()];
+        let old = ca.server("broker.example.com", &ips, 10, &rng).unwrap();
+        let leaf = ca.read_issued(&old.cert_pem).unwrap();
+        let names = Names {
+            common_name: Some("broker.example.com".into()),
+            dns: vec!["broker.example.com".into()],
+            ips,
+        };
+        assert_eq!(leaf.names, names);
+        assert_eq!(leaf.not_after, old.not_after);
+        assert_eq!(leaf.not_after, ymd(civil::today() + 10));
+        let new = ca.server_for(&leaf.names, 20, &rng).unwrap();
+        assert_ne!(new.cert_pem, old.cert_pem);
+        assert_eq!(ca.read_issued(&new.cert_pem).unwrap().names, names);
+        assert_eq!(
+            names.describe(),
+            "broker.example.com, 10.0.0.5, ::1".to_string()
+        );
+        // Another CA's certificate, even under the same CA name, is refused.
+        let (other, _) = Ca::generate("a", &rng).unwrap();
+        let foreign = other.client("dev1", 10, &rng).unwrap();
+        let e = ca.read_issued(&foreign.cert_pem).unwrap_err();
+        assert!(e.contains("not signed by this deployment's CA"), "{e}");
+        assert!(ca.read_issued("not a certificate").is_err());
     }
 
     #[test]

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use mqseal::{GroupSecret, Identity, Keyring, TrustStore};
 use ring::rand::SystemRandom;
 
-use crate::cli::{AddClientArgs, Auth, MosquittoArgs};
+use crate::cli::{AddClientArgs, Auth, MosquittoArgs, RenewArgs};
 use crate::files::{self, PUBLIC, SECRET};
 use crate::keyfiles::{self, provider, public_path};
 use crate::passwd;
-use crate::pki::{CA_DAYS, Ca, Issued};
+use crate::pki::{CA_DAYS, Ca, Issued, Leaf};
 use crate::util::sender_id;
 
 /// The sender id of the admin identity, `mqseal/admin.identity`.
@@ -402,8 +402,9 @@ pub fn conf(layout: &Layout, o: &ConfOptions<'_>) -> String {
 # Mosquitto 2.0 configuration, written by `mqseal provision mosquitto`.
 # Start the broker:
 #   mosquitto -c {conf}
-# After `mqseal provision add-client`, reload the password file and the ACL
-# without a restart: send SIGHUP to mosquitto.
+# After `mqseal provision add-client` or `renew --server`, reload the password
+# file, the ACL and the server certificate without a restart: send SIGHUP to
+# mosquitto.
 
 # One set of security settings, for the one listener.
 per_listener_settings false
@@ -589,7 +590,7 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
         ),
         (
             "ca.key",
-            "the CA's private key (0600): keep it safe; add-client needs it".into(),
+            "the CA's private key (0600): keep it safe; add-client and renew need it".into(),
         ),
         (
             "server.crt",
@@ -702,6 +703,8 @@ fn check_absent(layout: &Layout, force: bool) -> Result<(), String> {
         return Err(format!(
             "{} already exists: {dir} holds a deployment, and nothing was changed.\n\
              To add a client to it: mqseal provision add-client --dir {dir} --client NAME\n\
+             To renew its certificates with the same CA: mqseal provision renew --dir {dir} \
+             --server --client NAME\n\
              To replace it (a new CA: every issued certificate stops working), add --force,\n\
              or choose another --out directory.",
             first.display()
@@ -774,9 +777,10 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
                 .any(|l| l.trim() == format!("user {}", c.name));
         if taken {
             return Err(format!(
-                "client {} already exists in {}: choose another name",
-                c.name,
-                layout.dir.display()
+                "client {name} already exists in {dir}: choose another name (to renew its \
+                 certificate: mqseal provision renew --dir {dir} --client {name})",
+                name = c.name,
+                dir = layout.dir.display()
             ));
         }
     }
@@ -880,6 +884,206 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         s,
         "\nA running broker reads passwd and aclfile again on SIGHUP:\n  kill -HUP <pid of mosquitto>"
     );
+    Ok(Outcome { summary: s })
+}
+
+/// A certificate `renew` replaces: the files, and what it was.
+struct Renewal {
+    /// The server's (else a client's).
+    server: bool,
+    /// What it is, for the summary (`server.crt, server.key`).
+    files: String,
+    /// Whose it is (the server's names, or the client's name).
+    whose: String,
+    crt: PathBuf,
+    key: PathBuf,
+    old: Leaf,
+}
+
+/// `mqseal provision renew`.
+pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
+    let layout = Layout::new(&args.dir)?;
+    let dir = layout.dir.display().to_string();
+    let mut names: Vec<&str> = Vec::new();
+    for name in &args.clients {
+        if names.contains(&name.as_str()) {
+            return Err(format!(
+                "client {name} is given twice: name each client once"
+            ));
+        }
+        names.push(name);
+    }
+    if !args.server && names.is_empty() {
+        return Err("nothing to renew: give --server, --client NAME, or both".into());
+    }
+    let hint =
+        format!("\n{dir} is not a deployment made by `mqseal provision mosquitto`: check --dir");
+    if !layout.conf().exists() {
+        return Err(format!("{} does not exist{hint}", layout.conf().display()));
+    }
+    let ca_crt = read(&layout.ca_crt(), &hint)?;
+    let ca_key = read(
+        &layout.ca_key(),
+        "\nrenew signs with the CA's private key: put ca.key back in the directory",
+    )?;
+    let ca = Ca::load(&ca_crt, &ca_key).map_err(|e| {
+        format!(
+            "cannot load the CA from {} and {}: {e}",
+            layout.ca_crt().display(),
+            layout.ca_key().display()
+        )
+    })?;
+    ca.check_days(args.days)?;
+    let issued_by_ca = |path: &Path, pem: &str| {
+        ca.read_issued(pem)
+            .map_err(|e| format!("{}: {e}; nothing was changed", path.display()))
+    };
+
+    let mut renewals = Vec::new();
+    if args.server {
+        let crt = layout.server_crt();
+        let old = issued_by_ca(&crt, &read(&crt, &hint)?)?;
+        renewals.push(Renewal {
+            server: true,
+            files: "server.crt, server.key".into(),
+            whose: old.names.describe(),
+            crt,
+            key: layout.server_key(),
+            old,
+        });
+    }
+    let trust_path = layout.trust();
+    let trust = if trust_path.exists() {
+        Some(keyfiles::load_trust(&trust_path)?)
+    } else {
+        None
+    };
+    for name in names {
+        // A revoked name was removed from the fleet: its certificate is left
+        // to expire.
+        let revoked = trust
+            .as_ref()
+            .is_some_and(|t| mqseal::SenderId::try_from(name).is_ok_and(|id| t.is_revoked(&id)));
+        if revoked {
+            return Err(format!(
+                "{name} is revoked in {} (by a rekey or `trust revoke`): a removed client's \
+                 certificate is not renewed; nothing was changed",
+                trust_path.display()
+            ));
+        }
+        let crt = layout.client_file(name, "crt");
+        if !crt.exists() {
+            return Err(format!(
+                "client {name} does not exist in {dir}: there is no {}; nothing was changed.\n\
+                 renew re-issues existing certificates only; to add a client: mqseal provision \
+                 add-client --dir {dir} --client {name}",
+                crt.display()
+            ));
+        }
+        let old = issued_by_ca(&crt, &read(&crt, "")?)?;
+        if old.names.common_name.as_deref() != Some(name) {
+            return Err(format!(
+                "{} is not the certificate of client {name}: its common name is {}; nothing \
+                 was changed",
+                crt.display(),
+                old.names
+                    .common_name
+                    .as_deref()
+                    .map_or("missing".to_string(), |cn| format!("{cn:?}"))
+            ));
+        }
+        renewals.push(Renewal {
+            server: false,
+            files: format!("clients/{name}.crt, .key"),
+            whose: name.to_string(),
+            crt,
+            key: layout.client_file(name, "key"),
+            old,
+        });
+    }
+
+    let rng = SystemRandom::new();
+    let total = renewals.len() + 1;
+    let mut issued = Vec::new();
+    for (i, r) in renewals.iter().enumerate() {
+        let what = if r.server { "server" } else { "client" };
+        progress(
+            i + 1,
+            total,
+            &format!("{what} {}: new key and certificate", r.whose),
+        );
+        issued.push(if r.server {
+            ca.server_for(&r.old.names, args.days, &rng)?
+        } else {
+            ca.client(&r.whose, args.days, &rng)?
+        });
+    }
+    progress(
+        total,
+        total,
+        &format!("replacing the certificates in {dir}"),
+    );
+    // The broker reads server.key, perhaps as another user: every new file
+    // keeps the owner and mode of the one it replaces, and all are ready
+    // before the first is renamed into place, so that a refusal changes
+    // nothing.
+    let mut staged = Vec::new();
+    for (r, new) in renewals.iter().zip(&issued) {
+        staged.push((
+            r.key.clone(),
+            stage_keeping_owner(&r.key, &new.key_pem, SECRET)?,
+        ));
+        staged.push((
+            r.crt.clone(),
+            stage_keeping_owner(&r.crt, &new.cert_pem, PUBLIC)?,
+        ));
+    }
+    // Each key is renamed into place before its certificate: a broker that
+    // reloads in between (a SIGHUP from logrotate) fails to load the new key
+    // against the old certificate and keeps the old pair, whereas the new
+    // certificate against the old key would leave it no usable key at all.
+    for (path, file) in staged {
+        file.commit().map_err(io_err("write", &path))?;
+    }
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Renewed in {dir}, signed by its CA (valid until {}):",
+        ca.not_after()
+    );
+    let width = renewals.iter().map(|r| r.files.len()).max().unwrap_or(0);
+    for (r, new) in renewals.iter().zip(&issued) {
+        let _ = writeln!(
+            s,
+            "  {:<width$}  {}: valid until {} (was {}), a new key",
+            r.files, r.whose, new.not_after, r.old.not_after
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Nothing else changed: the CA, passwords, passwd, aclfile and the mqseal keys are as \
+         they were.\nThe old certificates stay valid until they expire."
+    );
+    if args.server {
+        let _ = writeln!(
+            s,
+            "\nThe broker: Mosquitto 2.0 loads the new server certificate and key on SIGHUP, or \
+             restart it:\n  kill -HUP \"$(pidof mosquitto)\"\n\
+             (Open connections go on; clients verify the new certificate with the same ca.crt.)"
+        );
+    }
+    let clients: Vec<&Renewal> = renewals.iter().filter(|r| !r.server).collect();
+    if !clients.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nCopy to each device its new certificate and key; it presents them from its next\n\
+             connection (its password, ACL block and mqseal identity are unchanged):"
+        );
+        for r in clients {
+            let _ = writeln!(s, "  {}: {} {}", r.whose, r.crt.display(), r.key.display());
+        }
+    }
     Ok(Outcome { summary: s })
 }
 

@@ -26,6 +26,7 @@ fn help_texts() {
             "provision-add-client-help",
             &["provision", "add-client", "--help"],
         ),
+        ("provision-renew-help", &["provision", "renew", "--help"]),
         ("keygen-help", &["keygen", "--help"]),
         ("keygen-identity-help", &["keygen", "identity", "--help"]),
         ("keygen-keyring-help", &["keygen", "keyring", "--help"]),
@@ -146,6 +147,10 @@ fn usage_errors() {
             "error-add-client-missing-dir",
             &["provision", "add-client", "--client", "x"],
         ),
+        (
+            "error-renew-nothing",
+            &["provision", "renew", "--dir", "x", "--days", "30"],
+        ),
         ("error-pub-no-message", &["pub", "-t", "a/b"]),
         (
             "error-rekey-missing-args",
@@ -227,6 +232,21 @@ fn deployment_errors() {
         "error-add-client-exists",
         &transcript(
             &["provision", "add-client", "--dir", &d, "--client", "alice"],
+            Some(&dir),
+        ),
+    );
+    check(
+        "error-renew-unknown-client",
+        &transcript(
+            &[
+                "provision",
+                "renew",
+                "--dir",
+                &d,
+                "--server",
+                "--client",
+                "bob",
+            ],
             Some(&dir),
         ),
     );

@@ -772,26 +772,11 @@ fn add_client_refuses_a_foreign_ca_key_and_a_leaf_outliving_the_ca() {
     fs::write(d.path("ca.key"), &own_key).unwrap();
 
     // A CA that expires in 100 days: --days 825 would outlive it.
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "short-lived CA");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let today = i64::try_from(now / 86_400).unwrap();
-    let (y, m, day) = mqseal_cli::civil::civil_from_days(today + 100);
-    params.not_after = rcgen::date_time_ymd(y as i32, m as u8, day as u8);
-    let cert = params.self_signed(&key).unwrap();
-    fs::write(d.path("ca.crt"), cert.pem()).unwrap();
-    fs::write(d.path("ca.key"), key.serialize_pem()).unwrap();
+    let until = short_lived_ca(&d, 100);
     let err = add(&[]);
     assert!(
         err.contains(&format!(
-            "--days 825 would outlive the CA, valid until {y:04}-{m:02}-{day:02}: give --days 100 or less"
+            "--days 825 would outlive the CA, valid until {until}: give --days 100 or less"
         )),
         "{err}"
     );
@@ -809,6 +794,22 @@ fn add_client_refuses_a_foreign_ca_key_and_a_leaf_outliving_the_ca() {
         "100",
     ]);
     assert!(d.dir.join("clients/carol.crt").exists());
+}
+
+/// Replaces the CA of `d` by one that expires in `days` days; its expiry date.
+fn short_lived_ca(d: &Deployment, days: i64) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "short-lived CA");
+    let (y, m, day) = mqseal_cli::civil::civil_from_days(mqseal_cli::civil::today() + days);
+    params.not_after = rcgen::date_time_ymd(y as i32, m as u8, day as u8);
+    let cert = params.self_signed(&key).unwrap();
+    fs::write(d.path("ca.crt"), cert.pem()).unwrap();
+    fs::write(d.path("ca.key"), key.serialize_pem()).unwrap();
+    format!("{y:04}-{m:02}-{day:02}")
 }
 
 /// A name a rekey removed is revoked on the devices: add-client refuses it
@@ -835,4 +836,499 @@ fn add_client_refuses_a_revoked_name() {
     );
     assert_eq!(fs::read(d.path("passwd")).unwrap(), before);
     assert!(!std::path::Path::new(&d.path("clients/carol.crt")).exists());
+}
+
+fn renew(d: &Deployment, extra: &[&str]) -> std::process::Output {
+    let dir = d.path("");
+    let mut args = vec!["provision", "renew", "--dir", &dir];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
+/// Every file of a deployment (the broker's log aside), by relative path:
+/// its content, owner, group and mode.
+fn snapshot(d: &Deployment) -> std::collections::BTreeMap<String, (Vec<u8>, u32, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, (Vec<u8>, u32, u32, u32)>,
+    ) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = fs::metadata(&path).unwrap();
+            if m.is_dir() {
+                walk(root, &path, out);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if rel != "mosquitto.log" {
+                let content = fs::read(&path).unwrap();
+                out.insert(rel, (content, m.uid(), m.gid(), m.mode() & 0o7777));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(&d.dir, &d.dir, &mut out);
+    out
+}
+
+/// A certificate's subject, subject alternative names, notAfter date and
+/// serial, read with x509-parser.
+#[derive(Debug, PartialEq)]
+struct CertSummary {
+    subject: String,
+    sans: Vec<String>,
+    not_after: String,
+    serial: String,
+}
+
+fn cert_summary(pem: &str) -> CertSummary {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let sans = cert
+        .subject_alternative_name()
+        .unwrap()
+        .map(|s| {
+            s.value
+                .general_names
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let day = cert.validity().not_after.timestamp().div_euclid(86_400);
+    let (y, m, d) = mqseal_cli::civil::civil_from_days(day);
+    CertSummary {
+        subject: cert.subject().to_string(),
+        sans,
+        not_after: format!("{y:04}-{m:02}-{d:02}"),
+        serial: cert.raw_serial_as_string(),
+    }
+}
+
+/// `YYYY-MM-DD` of today plus `days`.
+fn in_days(days: i64) -> String {
+    let (y, m, d) = mqseal_cli::civil::civil_from_days(mqseal_cli::civil::today() + days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The certificate the broker of `d` presents (PEM, from `openssl s_client`),
+/// or `None` without openssl.
+fn served_certificate(d: &Deployment, client: &str) -> Option<String> {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{}", d.port)])
+        .args(["-servername", "localhost", "-CAfile", &d.path("ca.crt")])
+        .args(["-cert", &d.path(&format!("clients/{client}.crt"))])
+        .args(["-key", &d.path(&format!("clients/{client}.key"))])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let out = text(&out.stdout);
+    let begin = out
+        .find("-----BEGIN CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("no server certificate: {out}"));
+    let end = out[begin..].find("-----END CERTIFICATE-----").unwrap() + begin;
+    Some(out[begin..end + "-----END CERTIFICATE-----".len()].to_string() + "\n")
+}
+
+/// `renew --server`: a new key and certificate, for the same names, and
+/// nothing else changes. The running broker presents the old certificate
+/// until SIGHUP, then the new one, which clients verify with the same ca.crt.
+#[test]
+fn renew_server_is_presented_after_sighup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--admin", "ops"],
+    );
+    let broker = d.start();
+    // A connection made before the renewal, kept open across the reload.
+    let sub = Subscriber::start(&d.as_client("ops"), &["devices/#"]);
+    sub.wait_ready(&d.as_client("dev1"), "devices/dev1/probe");
+    let before = snapshot(&d);
+    let old_crt = fs::read_to_string(d.path("server.crt")).unwrap();
+    let no_openssl = served_certificate(&d, "ops").is_none();
+    if no_openssl {
+        eprintln!("openssl is not installed: the presented certificate is not compared");
+    } else {
+        assert_eq!(served_certificate(&d, "ops").unwrap(), old_crt);
+    }
+
+    let expected = in_days(30);
+    let out = renew(&d, &["--server", "--days", "30"]);
+    // (The command ran on the day before or after midnight UTC.)
+    let expected = [expected, in_days(30)];
+    let summary = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new_crt = fs::read_to_string(d.path("server.crt")).unwrap();
+    let (old, new) = (cert_summary(&old_crt), cert_summary(&new_crt));
+    assert_eq!(new.subject, "CN=localhost");
+    assert_eq!(new.subject, old.subject);
+    // (x509-parser shows an address as its bytes.)
+    assert_eq!(new.sans, ["DNSName(localhost)", "IPAddress(7f:00:00:01)"]);
+    assert_eq!(new.sans, old.sans);
+    assert_ne!(new.serial, old.serial);
+    assert!(expected.contains(&new.not_after), "{}", new.not_after);
+    assert!(
+        summary.contains(&format!(
+            "server.crt, server.key  localhost, 127.0.0.1: valid until {} (was {})",
+            new.not_after, old.not_after
+        )) && summary.contains("kill -HUP"),
+        "{summary}"
+    );
+    // A new key pair; everything else as it was.
+    let after = snapshot(&d);
+    for (file, old) in &before {
+        let changed = after[file] != *old;
+        assert_eq!(
+            changed,
+            file == "server.crt" || file == "server.key",
+            "{file}"
+        );
+    }
+    assert_eq!(after.len(), before.len(), "no file added or left behind");
+    assert_eq!(mode(&d.path("server.key")), 0o600);
+
+    if !no_openssl {
+        // Until the broker is told, it presents the certificate it loaded.
+        assert_eq!(served_certificate(&d, "ops").unwrap(), old_crt);
+    }
+    broker.reload_and_wait();
+    if !no_openssl {
+        assert_eq!(served_certificate(&d, "ops").unwrap(), new_crt);
+    }
+    let log = broker.log();
+    assert!(!log.contains("Error when reloading certificate"), "{log}");
+    // A client verifying the server with the unchanged ca.crt connects, and
+    // its message reaches the connection opened before the reload.
+    assert!(publish(&d.as_client("dev1"), "devices/dev1/x", "after").0);
+    assert_eq!(
+        sub.next_except("devices/dev1/probe").unwrap(),
+        "devices/dev1/x after"
+    );
+    let log = broker.log();
+    assert_eq!(log.matches("as ops (").count(), 1, "{log}");
+}
+
+/// `renew --client dev1`: a new key and certificate with the same common
+/// name; its password, ACL block and identity are unchanged, and so is every
+/// other file. The broker needs no reload: dev1 connects with the new
+/// certificate at once, with dev1's rights only.
+#[test]
+fn renew_client_keeps_its_name_acl_and_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--client", "dev2", "--admin", "ops"],
+    );
+    let broker = d.start();
+    let before = snapshot(&d);
+    let old_dir = tmp.path().join("old");
+    fs::create_dir(&old_dir).unwrap();
+    for ext in ["crt", "key"] {
+        fs::copy(
+            d.path(&format!("clients/dev1.{ext}")),
+            old_dir.join(format!("dev1.{ext}")),
+        )
+        .unwrap();
+    }
+
+    let expected = in_days(825);
+    let out = renew(&d, &["--client", "dev1"]);
+    let expected = [expected, in_days(825)];
+    let summary = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = snapshot(&d);
+    for (file, old) in &before {
+        let changed = after[file] != *old;
+        assert_eq!(
+            changed,
+            file == "clients/dev1.crt" || file == "clients/dev1.key",
+            "{file}"
+        );
+    }
+    assert_eq!(after.len(), before.len());
+    assert_eq!(mode(&d.path("clients/dev1.key")), 0o600);
+    let old = cert_summary(&text(&before["clients/dev1.crt"].0));
+    let new = cert_summary(&fs::read_to_string(d.path("clients/dev1.crt")).unwrap());
+    assert_eq!(new.subject, "CN=dev1");
+    assert_ne!(new.serial, old.serial);
+    assert!(expected.contains(&new.not_after), "{}", new.not_after);
+    assert!(
+        summary.contains(&format!(
+            "clients/dev1.crt, .key  dev1: valid until {} (was {})",
+            new.not_after, old.not_after
+        )) && summary.contains(&format!(
+            "dev1: {} {}",
+            d.path("clients/dev1.crt"),
+            d.path("clients/dev1.key")
+        )) && !summary.contains("kill -HUP"),
+        "{summary}"
+    );
+
+    // No reload: dev1's new certificate connects, and the ACL still applies
+    // to it: the publish as dev2 is dropped, the one as dev1 arrives.
+    let sub = Subscriber::start(&d.as_client("ops"), &["devices/#"]);
+    sub.wait_ready(&d.as_client("dev2"), "devices/dev2/probe");
+    let dev1 = d.as_client("dev1");
+    assert!(publish(&dev1, "devices/dev2/x", "dev1 as dev2").0);
+    assert!(publish(&dev1, "devices/dev1/x", "new certificate").0);
+    assert_eq!(
+        sub.next_except("devices/dev2/probe").unwrap(),
+        "devices/dev1/x new certificate"
+    );
+    let log = broker.log();
+    assert!(log.contains("as dev1 ("), "{log}");
+    // There is no revocation: the old certificate connects until it expires.
+    let mut old_args = d.client_args(None, None);
+    old_args.extend([
+        "--cert".into(),
+        old_dir.join("dev1.crt").display().to_string(),
+        "--key".into(),
+        old_dir.join("dev1.key").display().to_string(),
+    ]);
+    assert!(publish(&old_args, "devices/dev1/x", "old certificate").0);
+    assert_eq!(
+        sub.next_except("devices/dev2/probe").unwrap(),
+        "devices/dev1/x old certificate"
+    );
+}
+
+/// What renew refuses, changing nothing: no selector, a bad --days, an
+/// unknown, repeated or revoked client, a certificate of another CA or with
+/// another common name, a validity past the CA.
+#[test]
+fn renew_refusals_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--client", "dev2"],
+    );
+    let other = Deployment::provision(&tmp.path().join("other"), &["--client", "dev1"]);
+    let refused = |extra: &[&str], code: i32, message: &str| {
+        let before = snapshot(&d);
+        let out = renew(&d, extra);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {err}");
+        assert!(err.contains(message), "{extra:?}: {err}");
+        assert_eq!(snapshot(&d), before, "{extra:?} changed the deployment");
+    };
+    let usage = "the following required arguments were not provided:\n  <--server|--client <NAME>>";
+    refused(&[], 2, usage);
+    refused(&["--days", "30"], 2, usage);
+    let days = "a validity is 1 to 3650 days (the CA's own validity)";
+    refused(&["--client", "dev1", "--days", "0"], 2, days);
+    refused(&["--server", "--days", "3651"], 2, days);
+    refused(&["--client", "dev1/x"], 2, "a client name is letters");
+    let unknown = format!(
+        "client nobody does not exist in {}: there is no {}; nothing was changed",
+        d.path(""),
+        d.path("clients/nobody.crt")
+    );
+    refused(&["--client", "nobody"], 1, &unknown);
+    // Checked before anything is written: the server is not renewed either.
+    refused(
+        &["--server", "--client", "dev1", "--client", "nobody"],
+        1,
+        &unknown,
+    );
+    refused(
+        &["--client", "dev1", "--client", "dev1"],
+        1,
+        "client dev1 is given twice",
+    );
+    ok(&[
+        "trust",
+        "revoke",
+        "--trust",
+        &d.path("mqseal/trust"),
+        "--id",
+        "dev2",
+    ]);
+    refused(
+        &["--server", "--client", "dev2"],
+        1,
+        &format!(
+            "dev2 is revoked in {} (by a rekey or `trust revoke`)",
+            d.path("mqseal/trust")
+        ),
+    );
+    // Another CA's certificate in dev1's place; dev2's certificate there.
+    let own = fs::read(d.path("clients/dev1.crt")).unwrap();
+    fs::copy(other.path("clients/dev1.crt"), d.path("clients/dev1.crt")).unwrap();
+    refused(
+        &["--client", "dev1"],
+        1,
+        &format!(
+            "{}: it was not signed by this deployment's CA (ca.crt)",
+            d.path("clients/dev1.crt")
+        ),
+    );
+    fs::copy(other.path("server.crt"), d.path("server.crt")).unwrap();
+    refused(
+        &["--server"],
+        1,
+        &format!(
+            "{}: it was not signed by this deployment's CA",
+            d.path("server.crt")
+        ),
+    );
+    fs::copy(d.path("clients/dev2.crt"), d.path("clients/dev1.crt")).unwrap();
+    refused(
+        &["--client", "dev1"],
+        1,
+        &format!(
+            "{} is not the certificate of client dev1: its common name is \"dev2\"",
+            d.path("clients/dev1.crt")
+        ),
+    );
+    fs::write(d.path("clients/dev1.crt"), &own).unwrap();
+    // A CA that expires in 100 days: --days 825 would outlive it.
+    let until = short_lived_ca(&d, 100);
+    refused(
+        &["--client", "dev1"],
+        1,
+        &format!("--days 825 would outlive the CA, valid until {until}: give --days 100 or less"),
+    );
+}
+
+/// The files renew replaces keep the owner and mode an operator gave them
+/// (the broker's user must still read server.key).
+#[test]
+fn renew_keeps_the_owner_and_mode_of_the_keys() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: giving files to another user needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "dev1"]);
+    std::os::unix::fs::chown(d.path("server.key"), Some(4242), Some(4243)).unwrap();
+    fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(d.path("server.crt"), Some(4242), None).unwrap();
+    std::os::unix::fs::chown(d.path("clients/dev1.key"), Some(4244), Some(4244)).unwrap();
+    let before = snapshot(&d);
+    let out = renew(&d, &["--server", "--client", "dev1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = snapshot(&d);
+    let meta = |f: &str| {
+        let m = fs::metadata(d.path(f)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    for file in [
+        "server.key",
+        "server.crt",
+        "clients/dev1.key",
+        "clients/dev1.crt",
+    ] {
+        assert_ne!(after[file].0, before[file].0, "{file} not renewed");
+    }
+    assert_eq!(meta("server.key"), (4242, 4243, 0o640));
+    assert_eq!(meta("server.crt"), (4242, 0, 0o644));
+    assert_eq!(meta("clients/dev1.key"), (4244, 4244, 0o600));
+    assert_eq!(meta("clients/dev1.crt"), (0, 0, 0o644));
+}
+
+/// Run by a user who cannot give the new server.key to its owner, renew
+/// refuses and changes nothing, not even server.crt, which that user may
+/// write.
+#[test]
+fn renew_refuses_to_change_the_owner_of_server_key() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: running as another user needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "dev1"]);
+    let status = std::process::Command::new("chown")
+        .args(["-R", "4242:4242", &d.path("")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // server.key is the broker's (uid 4243), readable by uid 4242's group.
+    std::os::unix::fs::chown(d.path("server.key"), Some(4243), Some(4242)).unwrap();
+    fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o640)).unwrap();
+    let before = snapshot(&d);
+    let bin = tmp.path().join("mqseal");
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let Ok(out) = std::process::Command::new("setpriv")
+        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
+        .arg(&bin)
+        .args([
+            "provision",
+            "renew",
+            "--dir",
+            &d.path(""),
+            "--client",
+            "dev1",
+            "--server",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+    else {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    };
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot write {} as its owner, uid 4243 (group 4242)",
+            d.path("server.key")
+        )) && err.contains("Nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&d), before, "no file changed, none left behind");
+    assert_eq!(fs::metadata(d.path("server.key")).unwrap().uid(), 4243);
+}
+
+/// The documented setup: mosquitto runs as the user `mosquitto`, who was given
+/// server.key. After renew --server and SIGHUP, the broker (no longer root)
+/// reads the new key and presents the new certificate.
+#[test]
+fn a_broker_running_as_mosquitto_loads_a_renewed_server_certificate() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: starting mosquitto as another user needs root");
+        return;
+    }
+    let status = std::process::Command::new("id")
+        .arg("mosquitto")
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: there is no user mosquitto");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision_as(
+        &tmp.path().join("dep"),
+        &["--client", "dev1", "--admin", "ops"],
+        None,
+    );
+    let status = std::process::Command::new("chown")
+        .args(["mosquitto", &d.path("server.key"), &d.path("passwd")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let owner = fs::metadata(d.path("server.key")).unwrap().uid();
+    let broker = d.start();
+    let out = renew(&d, &["--server"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fs::metadata(d.path("server.key")).unwrap().uid(), owner);
+    broker.reload_and_wait();
+    let new_crt = fs::read_to_string(d.path("server.crt")).unwrap();
+    match served_certificate(&d, "ops") {
+        Some(served) => assert_eq!(served, new_crt),
+        None => eprintln!("openssl is not installed: the presented certificate is not compared"),
+    }
+    let log = broker.log();
+    assert!(!log.contains("Error when reloading certificate"), "{log}");
+    let sub = Subscriber::start(&d.client_args(Some("ops"), None), &["devices/#"]);
+    sub.wait_ready(&d.client_args(Some("dev1"), None), "devices/dev1/probe");
 }
