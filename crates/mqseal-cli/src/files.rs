@@ -83,7 +83,8 @@ pub fn stage(path: &Path, data: &[u8], mode: u32) -> io::Result<Staged> {
 
 /// [`stage`] for a file that others may have given to another account (the
 /// broker's password file, given to the user `mosquitto`): if `path` exists,
-/// the new version gets its owner, group and mode, else `mode`.
+/// the new version gets its owner, group and mode (less the bits for others
+/// if `mode` is private: no group or other bits), else `mode`.
 ///
 /// Without the right to give the new file that owner and group (not root, and
 /// the file is another user's or in a group this user is not in), nothing is
@@ -100,14 +101,14 @@ pub fn stage_keeping_owner(path: &Path, data: &[u8], mode: u32) -> Result<Staged
     };
     // Created for this user only; opened to others once it has its owner.
     let (staged, mut file) = create_staged(path, 0o600)?;
-    keep_owner(&file, &old)?;
+    keep_owner(&file, &old, mode & 0o077 == 0)?;
     file.write_all(data)?;
     file.sync_all()?;
     Ok(staged)
 }
 
 #[cfg(unix)]
-fn keep_owner(file: &File, old: &fs::Metadata) -> Result<(), StageError> {
+fn keep_owner(file: &File, old: &fs::Metadata, private: bool) -> Result<(), StageError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let (uid, gid) = (old.uid(), old.gid());
     let mine = file.metadata()?;
@@ -120,13 +121,19 @@ fn keep_owner(file: &File, old: &fs::Metadata) -> Result<(), StageError> {
             }
         })?;
     }
-    // After the chown, which may clear set-id bits.
-    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))?;
+    // After the chown, which may clear set-id bits. A file meant to be
+    // private (asked for without group or other bits) never gets the old
+    // file's bits for others: group read is kept, for the broker's group.
+    let mut mode = old.mode() & 0o7777;
+    if private {
+        mode &= !0o007;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn keep_owner(_file: &File, _old: &fs::Metadata) -> Result<(), StageError> {
+fn keep_owner(_file: &File, _old: &fs::Metadata, _private: bool) -> Result<(), StageError> {
     Ok(())
 }
 

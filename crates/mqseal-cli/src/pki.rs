@@ -172,7 +172,10 @@ impl Ca {
     /// names and expiry. A certificate that another CA signed is refused, and
     /// so is a subject alternative name other than a DNS name or an IP
     /// address (the names renewal would not carry over).
-    pub fn read_issued(&self, pem: &str) -> Result<Leaf, String> {
+    ///
+    /// It must be a leaf certificate for a server (`server`) or a client: the
+    /// CA's own certificate, or one of the other kind, is refused.
+    pub fn read_issued(&self, pem: &str, server: bool) -> Result<Leaf, String> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
             .map_err(|e| format!("not a PEM certificate: {e}"))?;
         let cert = pem
@@ -185,6 +188,26 @@ impl Ca {
              CA is renewed with it"
                 .to_string()
         })?;
+        if cert.is_ca() {
+            return Err("it is a CA certificate, not a server's or a client's".into());
+        }
+        let purpose = if server { "server" } else { "client" };
+        let eku = cert
+            .extended_key_usage()
+            .map_err(|e| format!("its extended key usage does not parse: {e}"))?;
+        let fits = eku.is_some_and(|e| {
+            if server {
+                e.value.server_auth
+            } else {
+                e.value.client_auth
+            }
+        });
+        if !fits {
+            return Err(format!(
+                "it is not a {purpose} certificate (no {purpose} authentication in its extended \
+                 key usage)"
+            ));
+        }
         let common_name = match cert.subject().iter_common_name().next() {
             None => None,
             Some(cn) => Some(
@@ -365,7 +388,14 @@ mod tests {
         let (ca, _) = Ca::generate("a", &rng).unwrap();
         let ips: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap(), "::1".parse().unwrap()];
         let old = ca.server("broker.example.com", &ips, 10, &rng).unwrap();
-        let leaf = ca.read_issued(&old.cert_pem).unwrap();
+        let leaf = ca.read_issued(&old.cert_pem, true).unwrap();
+        // Not as a client's, and the CA's own certificate is no leaf.
+        let e = ca.read_issued(&old.cert_pem, false).unwrap_err();
+        assert!(e.contains("not a client certificate"), "{e}");
+        let (_, ca_files) = Ca::generate("c", &rng).unwrap();
+        let own = Ca::load(&ca_files.cert_pem, &ca_files.key_pem).unwrap();
+        let e = own.read_issued(&ca_files.cert_pem, true).unwrap_err();
+        assert!(e.contains("is a CA certificate"), "{e}");
         let names = Names {
             common_name: Some("broker.example.com".into()),
             dns: vec!["broker.example.com".into()],
@@ -376,7 +406,7 @@ mod tests {
         assert_eq!(leaf.not_after, ymd(civil::today() + 10));
         let new = ca.server_for(&leaf.names, 20, &rng).unwrap();
         assert_ne!(new.cert_pem, old.cert_pem);
-        assert_eq!(ca.read_issued(&new.cert_pem).unwrap().names, names);
+        assert_eq!(ca.read_issued(&new.cert_pem, true).unwrap().names, names);
         assert_eq!(
             names.describe(),
             "broker.example.com, 10.0.0.5, ::1".to_string()
@@ -384,9 +414,9 @@ mod tests {
         // Another CA's certificate, even under the same CA name, is refused.
         let (other, _) = Ca::generate("a", &rng).unwrap();
         let foreign = other.client("dev1", 10, &rng).unwrap();
-        let e = ca.read_issued(&foreign.cert_pem).unwrap_err();
+        let e = ca.read_issued(&foreign.cert_pem, false).unwrap_err();
         assert!(e.contains("not signed by this deployment's CA"), "{e}");
-        assert!(ca.read_issued("not a certificate").is_err());
+        assert!(ca.read_issued("not a certificate", true).is_err());
     }
 
     #[test]

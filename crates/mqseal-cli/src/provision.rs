@@ -504,6 +504,32 @@ pub struct Outcome {
     pub summary: String,
 }
 
+/// Refuses a file to be replaced that is a symlink, a directory or anything
+/// but a regular file: its owner and mode would be taken from elsewhere, or
+/// the rename would fail halfway through.
+fn regular_or_absent(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is not a regular file (a symlink or a directory?): nothing was changed",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot look at {}: {e}", path.display())),
+    }
+}
+
+/// The deployment's trust store, or `None` if it has none. A file that
+/// cannot be looked up (no permission on `mqseal/`, say) is an error, not
+/// an absent trust store: its revocations must not be skipped.
+fn optional_trust(path: &Path) -> Result<Option<mqseal::TrustStore>, String> {
+    match path.try_exists() {
+        Ok(true) => keyfiles::load_trust(path).map(Some),
+        Ok(false) => Ok(None),
+        Err(e) => Err(format!("cannot look for {}: {e}", path.display())),
+    }
+}
+
 /// `mqseal provision mosquitto`.
 pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
     let layout = Layout::new(&args.out)?;
@@ -793,11 +819,7 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
     })?;
     ca.check_days(args.days)?;
     let trust_path = layout.trust();
-    let trust = if trust_path.exists() {
-        Some(keyfiles::load_trust(&trust_path)?)
-    } else {
-        None
-    };
+    let trust = optional_trust(&trust_path)?;
     // A name a rekey removed is revoked on every device that applied it: a new
     // client under it would be refused by all of them, and get no new keys.
     if let Some(t) = &trust {
@@ -934,15 +956,15 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
         )
     })?;
     ca.check_days(args.days)?;
-    let issued_by_ca = |path: &Path, pem: &str| {
-        ca.read_issued(pem)
+    let issued_by_ca = |path: &Path, pem: &str, server: bool| {
+        ca.read_issued(pem, server)
             .map_err(|e| format!("{}: {e}; nothing was changed", path.display()))
     };
 
     let mut renewals = Vec::new();
     if args.server {
         let crt = layout.server_crt();
-        let old = issued_by_ca(&crt, &read(&crt, &hint)?)?;
+        let old = issued_by_ca(&crt, &read(&crt, &hint)?, true)?;
         renewals.push(Renewal {
             server: true,
             files: "server.crt, server.key".into(),
@@ -953,10 +975,10 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
         });
     }
     let trust_path = layout.trust();
-    let trust = if trust_path.exists() {
-        Some(keyfiles::load_trust(&trust_path)?)
-    } else {
+    let trust = if names.is_empty() {
         None
+    } else {
+        optional_trust(&trust_path)?
     };
     for name in names {
         // A revoked name was removed from the fleet: its certificate is left
@@ -980,7 +1002,7 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
                 crt.display()
             ));
         }
-        let old = issued_by_ca(&crt, &read(&crt, "")?)?;
+        let old = issued_by_ca(&crt, &read(&crt, "")?, false)?;
         if old.names.common_name.as_deref() != Some(name) {
             return Err(format!(
                 "{} is not the certificate of client {name}: its common name is {}; nothing \
@@ -1027,6 +1049,11 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
     // keeps the owner and mode of the one it replaces, and all are ready
     // before the first is renamed into place, so that a refusal changes
     // nothing.
+    for r in &renewals {
+        for path in [&r.key, &r.crt] {
+            regular_or_absent(path)?;
+        }
+    }
     let mut staged = Vec::new();
     for (r, new) in renewals.iter().zip(&issued) {
         staged.push((
@@ -1042,8 +1069,21 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
     // reloads in between (a SIGHUP from logrotate) fails to load the new key
     // against the old certificate and keeps the old pair, whereas the new
     // certificate against the old key would leave it no usable key at all.
+    let mut replaced: Vec<String> = Vec::new();
     for (path, file) in staged {
-        file.commit().map_err(io_err("write", &path))?;
+        file.commit().map_err(|e| {
+            let done = if replaced.is_empty() {
+                "nothing was replaced".to_string()
+            } else {
+                format!(
+                    "already replaced: {} (send the broker a SIGHUP if server.key is among \
+                     them, and run renew again for the rest)",
+                    replaced.join(", ")
+                )
+            };
+            format!("cannot write {}: {e}; {done}", path.display())
+        })?;
+        replaced.push(path.display().to_string());
     }
 
     let mut s = String::new();

@@ -1165,6 +1165,7 @@ fn renew_refusals_change_nothing() {
             d.path("clients/dev1.crt")
         ),
     );
+    let own_server = fs::read(d.path("server.crt")).unwrap();
     fs::copy(other.path("server.crt"), d.path("server.crt")).unwrap();
     refused(
         &["--server"],
@@ -1183,7 +1184,23 @@ fn renew_refusals_change_nothing() {
             d.path("clients/dev1.crt")
         ),
     );
+    // The server's certificate as a client's, and the CA's own as the server's.
+    fs::write(d.path("clients/dev1.crt"), &own_server).unwrap();
+    refused(&["--client", "dev1"], 1, "it is not a client certificate");
     fs::write(d.path("clients/dev1.crt"), &own).unwrap();
+    fs::copy(d.path("ca.crt"), d.path("server.crt")).unwrap();
+    refused(&["--server"], 1, "it is a CA certificate");
+    fs::write(d.path("server.crt"), &own_server).unwrap();
+    // A key that is a symlink would lend the new key its target's owner and
+    // mode: refused.
+    let key = fs::read(d.path("server.key")).unwrap();
+    fs::write(d.path("elsewhere.key"), &key).unwrap();
+    fs::remove_file(d.path("server.key")).unwrap();
+    std::os::unix::fs::symlink(d.path("elsewhere.key"), d.path("server.key")).unwrap();
+    refused(&["--server"], 1, "server.key is not a regular file");
+    fs::remove_file(d.path("server.key")).unwrap();
+    fs::write(d.path("server.key"), &key).unwrap();
+    fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o600)).unwrap();
     // A CA that expires in 100 days: --days 825 would outlive it.
     let until = short_lived_ca(&d, 100);
     refused(
@@ -1208,6 +1225,12 @@ fn renew_keeps_the_owner_and_mode_of_the_keys() {
     fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::chown(d.path("server.crt"), Some(4242), None).unwrap();
     std::os::unix::fs::chown(d.path("clients/dev1.key"), Some(4244), Some(4244)).unwrap();
+    // A key others could read: the new one keeps the group's read, not theirs.
+    fs::set_permissions(
+        d.path("clients/dev1.key"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let before = snapshot(&d);
     let out = renew(&d, &["--server", "--client", "dev1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -1226,7 +1249,7 @@ fn renew_keeps_the_owner_and_mode_of_the_keys() {
     }
     assert_eq!(meta("server.key"), (4242, 4243, 0o640));
     assert_eq!(meta("server.crt"), (4242, 0, 0o644));
-    assert_eq!(meta("clients/dev1.key"), (4244, 4244, 0o600));
+    assert_eq!(meta("clients/dev1.key"), (4244, 4244, 0o640));
     assert_eq!(meta("clients/dev1.crt"), (0, 0, 0o644));
 }
 

@@ -152,7 +152,10 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Starts `mosquitto -c conf -v` and waits until `port` accepts connections.
+    /// Starts `mosquitto -c conf -v` and waits until `port` accepts connections
+    /// and the broker says it is running. Mosquitto 2.0 listens before it
+    /// loads its certificates and installs its signal handlers: a SIGHUP in
+    /// between would end it.
     pub fn start(conf: &Path, port: u16) -> Mosquitto {
         let log = conf.with_extension("log");
         let log_file = std::fs::File::create(&log).unwrap();
@@ -181,6 +184,17 @@ impl Mosquitto {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        while !m.log().contains(" running") {
+            if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mosquitto exited with {status}; log:\n{}", m.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not say it is running; log:\n{}",
+                m.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         m
     }
 
@@ -203,7 +217,18 @@ impl Mosquitto {
         let before = count();
         self.reload();
         let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = self.child.as_ref().unwrap().id().to_string();
         while count() == before {
+            // Exited (a zombie until dropped) or gone.
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|st| {
+                !st.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            });
+            assert!(
+                alive,
+                "mosquitto exited on the reload; log:\n{}",
+                self.log()
+            );
             assert!(
                 Instant::now() < deadline,
                 "mosquitto did not reload; log:\n{}",
