@@ -28,6 +28,34 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// An exclusive lock on the deployment, held until dropped, so that two
+    /// commands changing it (add-client, renew) do not both read passwd,
+    /// aclfile and the trust store and each write back only its own change.
+    /// A second command is refused at once rather than left waiting.
+    pub fn lock(&self) -> Result<std::fs::File, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(".mqseal-provision.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "another mqseal provision command is changing {} (it holds {}); nothing was \
+                 changed: run this one when it is done",
+                self.dir.display(),
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(format!("cannot lock {}: {e}", path.display()))
+            }
+        }
+    }
+
     /// The layout of `dir`, made absolute (Mosquitto needs absolute paths).
     pub fn new(dir: &Path) -> Result<Layout, String> {
         let dir = std::path::absolute(dir)
@@ -562,6 +590,8 @@ pub fn mosquitto(args: &MosquittoArgs) -> Result<Outcome, String> {
     );
 
     files::create_dir(&layout.dir, 0o755).map_err(io_err("create", &layout.dir))?;
+    // Part of the deployment from the start: add-client and renew take it.
+    let _lock = layout.lock()?;
     if args.force {
         remove_client_files(&layout)?;
     }
@@ -787,6 +817,7 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
             return Err(format!("{} does not exist{hint}", p.display()));
         }
     }
+    let _lock = layout.lock()?;
     let ca_crt = read(&layout.ca_crt(), &hint)?;
     let ca_key = read(
         &layout.ca_key(),
@@ -938,6 +969,11 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
     if !args.server && names.is_empty() {
         return Err("nothing to renew: give --server, --client NAME, or both".into());
     }
+    let _lock = if layout.conf().exists() {
+        Some(layout.lock()?)
+    } else {
+        None
+    };
     let hint =
         format!("\n{dir} is not a deployment made by `mqseal provision mosquitto`: check --dir");
     if !layout.conf().exists() {

@@ -77,10 +77,11 @@ fn files_modes_and_configuration() {
         assert_eq!(text, mqseal_cli::keyfiles::format_public(&public));
     }
     assert_eq!(trust.iter().count(), 3);
-    // No temporary file is left behind.
+    // The lock that add-client and renew take; no temporary file left behind.
+    assert_eq!(mode(&d.path(".mqseal-provision.lock")), 0o600);
     for entry in fs::read_dir(&d.dir).unwrap() {
         let name = entry.unwrap().file_name();
-        assert!(!name.to_string_lossy().starts_with('.'), "{name:?}");
+        assert!(!name.to_string_lossy().contains(".tmp-"), "{name:?}");
     }
 
     let conf = fs::read_to_string(d.path("mosquitto.conf")).unwrap();
@@ -521,7 +522,7 @@ fn add_client_refuses_to_change_the_owner_of_passwd() {
     );
     for entry in fs::read_dir(&d.dir).unwrap() {
         let name = entry.unwrap().file_name();
-        assert!(!name.to_string_lossy().starts_with('.'), "{name:?} left");
+        assert!(!name.to_string_lossy().contains(".tmp-"), "{name:?} left");
     }
 }
 
@@ -1354,4 +1355,35 @@ fn a_broker_running_as_mosquitto_loads_a_renewed_server_certificate() {
     assert!(!log.contains("Error when reloading certificate"), "{log}");
     let sub = Subscriber::start(&d.client_args(Some("ops"), None), &["devices/#"]);
     sub.wait_ready(&d.client_args(Some("dev1"), None), "devices/dev1/probe");
+}
+
+/// Two commands changing one deployment at once would each write back only
+/// its own change: while one holds the deployment's lock, add-client and
+/// renew are refused and change nothing.
+#[test]
+fn a_deployment_is_changed_by_one_command_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "dev1"]);
+    let held = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(d.path(".mqseal-provision.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let before = snapshot(&d);
+    for out in [add_client(&d, "dev2"), renew(&d, &["--client", "dev1"])] {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("another mqseal provision command is changing"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(snapshot(&d), before);
+    held.unlock().unwrap();
+    let out = add_client(&d, "dev2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = renew(&d, &["--client", "dev1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
