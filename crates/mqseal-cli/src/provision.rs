@@ -35,13 +35,18 @@ impl Layout {
     pub fn lock(&self) -> Result<std::fs::File, String> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join(".mqseal-provision.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        // Read-only is enough for the lock (a user who may change the
+        // deployment's files need not own this one); created if missing.
+        let file = match std::fs::File::open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path),
+            other => other,
+        }
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(format!(
