@@ -42,7 +42,7 @@ impl Layout {
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .mode(0o600)
+                .mode(0o644)
                 .open(&path),
             other => other,
         }

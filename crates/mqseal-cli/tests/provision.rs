@@ -78,7 +78,7 @@ fn files_modes_and_configuration() {
     }
     assert_eq!(trust.iter().count(), 3);
     // The lock that add-client and renew take; no temporary file left behind.
-    assert_eq!(mode(&d.path(".mqseal-provision.lock")), 0o600);
+    assert_eq!(mode(&d.path(".mqseal-provision.lock")), 0o644);
     for entry in fs::read_dir(&d.dir).unwrap() {
         let name = entry.unwrap().file_name();
         assert!(!name.to_string_lossy().contains(".tmp-"), "{name:?}");
