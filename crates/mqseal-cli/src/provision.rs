@@ -43,7 +43,13 @@ impl Layout {
                 .truncate(false)
                 .write(true)
                 .mode(0o644)
-                .open(&path),
+                .open(&path)
+                .and_then(|f| {
+                    // Whatever the umask.
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+                    Ok(f)
+                }),
             other => other,
         }
         .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
