@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mqseal::{EpochState, GroupSecret, Identity, KeyError, Keyring, SenderId, TrustStore};
+use mqseal::{EpochState, GroupSecret, Identity, KeyError, Keyring};
 
 use crate::cli::{
     Key, KeyAddArgs, KeyEpochArgs, KeyPromoteArgs, KeyRatchetArgs, KeygenIdentityArgs,
@@ -367,38 +367,10 @@ fn trust_add(args: &TrustPeerArgs, admin: bool) -> Result<String, String> {
     Ok(s)
 }
 
-/// A copy of `trust` without `ids` (and without an admin if `drop_admin`),
-/// keeping its revocations.
-pub fn trust_without(trust: &TrustStore, ids: &[SenderId], drop_admin: bool) -> TrustStore {
-    let mut out = TrustStore::new();
-    for (id, key) in trust.iter() {
-        if ids.contains(id) {
-            continue;
-        }
-        match trust.agreement_key(id) {
-            Some(a) => out.insert_identity(&mqseal::PublicIdentity {
-                sender_id: *id,
-                signing: *key,
-                agreement: *a,
-            }),
-            None => out.insert(*id, *key),
-        }
-    }
-    if let Some((id, key)) = trust.admin()
-        && !drop_admin
-    {
-        out.set_admin(*id, *key);
-    }
-    for id in trust.revoked() {
-        out.revoke(*id);
-    }
-    out
-}
-
 fn trust_remove(args: &TrustRemoveArgs) -> Result<String, String> {
     let path = &args.trust;
     let p = path.display();
-    let trust = load_trust(path)?;
+    let mut trust = load_trust(path)?;
     let id = sender_id(&args.id)?;
     let is_admin = trust.admin().is_some_and(|(a, _)| *a == id);
     if trust.get(&id).is_none() && !is_admin {
@@ -407,8 +379,11 @@ fn trust_remove(args: &TrustRemoveArgs) -> Result<String, String> {
              shows whom it trusts"
         ));
     }
-    let new = trust_without(&trust, &[id], is_admin);
-    save_trust(path, &new)?;
+    trust.remove(&id);
+    if is_admin {
+        trust.remove_admin();
+    }
+    save_trust(path, &trust)?;
     let admin = if is_admin {
         " It was the admin: this trust store now accepts no rekey message until \
          `mqseal trust admin` names one."

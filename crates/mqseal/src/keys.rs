@@ -748,6 +748,13 @@ impl TrustStore {
         self.admin.as_ref()
     }
 
+    /// Stops trusting the admin: no rekey message is accepted until
+    /// [`TrustStore::set_admin`] names one. Its key as a peer, if trusted as
+    /// one, is kept ([`TrustStore::remove`] drops that).
+    pub fn remove_admin(&mut self) -> Option<(SenderId, PublicKey)> {
+        self.admin.take()
+    }
+
     /// Whether it holds no signing key (the admin's aside).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
