@@ -202,6 +202,30 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive advisory lock on the file `path`, created with exactly
+/// `mode` if missing; `None` if another process holds it. The lock lasts as
+/// long as the returned file. An existing file is opened read-only, which is
+/// enough for the lock: the user need not own it.
+pub fn try_lock(path: &Path, mode: u32) -> io::Result<Option<File>> {
+    let file = match File::open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match create_new(path, mode) {
+            Ok(file) => {
+                set_mode(&file, mode)?;
+                file
+            }
+            // Created meanwhile by the other process.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => File::open(path)?,
+            Err(e) => return Err(e),
+        },
+        other => other?,
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Creates `dir` (and its parents) if missing, with exactly `mode`. A
 /// directory that already exists is left as it is, its mode included: it may
 /// be the user's home or `/tmp`.

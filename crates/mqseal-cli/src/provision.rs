@@ -33,37 +33,16 @@ impl Layout {
     /// aclfile and the trust store and each write back only its own change.
     /// A second command is refused at once rather than left waiting.
     pub fn lock(&self) -> Result<std::fs::File, String> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join(".mqseal-provision.lock");
-        // Read-only is enough for the lock (a user who may change the
-        // deployment's files need not own this one); created if missing.
-        let file = match std::fs::File::open(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o644)
-                .open(&path)
-                .and_then(|f| {
-                    // Whatever the umask.
-                    use std::os::unix::fs::PermissionsExt;
-                    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-                    Ok(f)
-                }),
-            other => other,
-        }
-        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+        match files::try_lock(&path, PUBLIC) {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Err(format!(
                 "another mqseal provision command is changing {} (it holds {}); nothing was \
                  changed: run this one when it is done",
                 self.dir.display(),
                 path.display()
             )),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(format!("cannot lock {}: {e}", path.display()))
-            }
+            Err(e) => Err(format!("cannot lock {}: {e}", path.display())),
         }
     }
 
@@ -558,6 +537,46 @@ fn regular_or_absent(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Whether the client `name` (its sender id) is revoked in `trust`.
+fn is_revoked(trust: &TrustStore, name: &str) -> bool {
+    mqseal::SenderId::try_from(name).is_ok_and(|id| trust.is_revoked(&id))
+}
+
+/// The CA's certificate and key as read from a deployment, for a command
+/// (`add-client`, `renew`) that signs with them.
+struct CaFiles {
+    cert: String,
+    key: String,
+}
+
+impl CaFiles {
+    fn read(layout: &Layout, hint: &str, command: &str) -> Result<CaFiles, String> {
+        Ok(CaFiles {
+            cert: read(&layout.ca_crt(), hint)?,
+            key: read(
+                &layout.ca_key(),
+                &format!(
+                    "\n{command} signs with the CA's private key: put ca.key back in the \
+                     directory"
+                ),
+            )?,
+        })
+    }
+
+    /// The CA, refusing a validity of `days` that would outlive it.
+    fn load(&self, layout: &Layout, days: u32) -> Result<Ca, String> {
+        let ca = Ca::load(&self.cert, &self.key).map_err(|e| {
+            format!(
+                "cannot load the CA from {} and {}: {e}",
+                layout.ca_crt().display(),
+                layout.ca_key().display()
+            )
+        })?;
+        ca.check_days(days)?;
+        Ok(ca)
+    }
+}
+
 /// The deployment's trust store, or `None` if it has none. A file that
 /// cannot be looked up (no permission on `mqseal/`, say) is an error, not
 /// an absent trust store: its revocations must not be skipped.
@@ -829,11 +848,7 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
         }
     }
     let _lock = layout.lock()?;
-    let ca_crt = read(&layout.ca_crt(), &hint)?;
-    let ca_key = read(
-        &layout.ca_key(),
-        "\nadd-client signs with the CA's private key: put ca.key back in the directory",
-    )?;
+    let ca = CaFiles::read(&layout, &hint, "add-client")?;
     let passwd_text = read(&layout.passwd(), &hint)?;
     let acl_text = read(&layout.aclfile(), &hint)?;
     for c in &clients {
@@ -852,23 +867,14 @@ pub fn add_client(args: &AddClientArgs) -> Result<Outcome, String> {
             ));
         }
     }
-    let ca = Ca::load(&ca_crt, &ca_key).map_err(|e| {
-        format!(
-            "cannot load the CA from {} and {}: {e}",
-            layout.ca_crt().display(),
-            layout.ca_key().display()
-        )
-    })?;
-    ca.check_days(args.days)?;
+    let ca = ca.load(&layout, args.days)?;
     let trust_path = layout.trust();
     let trust = optional_trust(&trust_path)?;
     // A name a rekey removed is revoked on every device that applied it: a new
     // client under it would be refused by all of them, and get no new keys.
     if let Some(t) = &trust {
         for c in &clients {
-            let revoked =
-                mqseal::SenderId::try_from(c.name.as_str()).is_ok_and(|id| t.is_revoked(&id));
-            if revoked {
+            if is_revoked(t, &c.name) {
                 return Err(format!(
                     "{} is revoked in {} (by a rekey or `trust revoke`), as it is on every \
                      device that applied a rekey since; nothing was changed. Give the new client \
@@ -980,29 +986,13 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
     if !args.server && names.is_empty() {
         return Err("nothing to renew: give --server, --client NAME, or both".into());
     }
-    let _lock = if layout.conf().exists() {
-        Some(layout.lock()?)
-    } else {
-        None
-    };
     let hint =
         format!("\n{dir} is not a deployment made by `mqseal provision mosquitto`: check --dir");
     if !layout.conf().exists() {
         return Err(format!("{} does not exist{hint}", layout.conf().display()));
     }
-    let ca_crt = read(&layout.ca_crt(), &hint)?;
-    let ca_key = read(
-        &layout.ca_key(),
-        "\nrenew signs with the CA's private key: put ca.key back in the directory",
-    )?;
-    let ca = Ca::load(&ca_crt, &ca_key).map_err(|e| {
-        format!(
-            "cannot load the CA from {} and {}: {e}",
-            layout.ca_crt().display(),
-            layout.ca_key().display()
-        )
-    })?;
-    ca.check_days(args.days)?;
+    let _lock = layout.lock()?;
+    let ca = CaFiles::read(&layout, &hint, "renew")?.load(&layout, args.days)?;
     let issued_by_ca = |path: &Path, pem: &str, server: bool| {
         ca.read_issued(pem, server)
             .map_err(|e| format!("{}: {e}; nothing was changed", path.display()))
@@ -1030,10 +1020,7 @@ pub fn renew(args: &RenewArgs) -> Result<Outcome, String> {
     for name in names {
         // A revoked name was removed from the fleet: its certificate is left
         // to expire.
-        let revoked = trust
-            .as_ref()
-            .is_some_and(|t| mqseal::SenderId::try_from(name).is_ok_and(|id| t.is_revoked(&id)));
-        if revoked {
+        if trust.as_ref().is_some_and(|t| is_revoked(t, name)) {
             return Err(format!(
                 "{name} is revoked in {} (by a rekey or `trust revoke`): a removed client's \
                  certificate is not renewed; nothing was changed",
