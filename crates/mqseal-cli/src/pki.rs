@@ -11,6 +11,7 @@ use rcgen::{
     KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
+use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 use crate::civil;
@@ -176,11 +177,8 @@ impl Ca {
     /// It must be a leaf certificate for a server (`server`) or a client: the
     /// CA's own certificate, or one of the other kind, is refused.
     pub fn read_issued(&self, pem: &str, server: bool) -> Result<Leaf, String> {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-            .map_err(|e| format!("not a PEM certificate: {e}"))?;
-        let cert = pem
-            .parse_x509()
-            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        let pem = parse_pem(pem)?;
+        let cert = parse_cert(&pem)?;
         let (_, ca) = x509_parser::parse_x509_certificate(&self.cert_der)
             .map_err(|e| format!("the CA certificate does not parse: {e}"))?;
         cert.verify_signature(Some(ca.public_key())).map_err(|_| {
@@ -245,8 +243,10 @@ impl Ca {
                 }
             }
         }
-        let not_after = ymd(cert.validity().not_after.timestamp().div_euclid(86_400));
-        Ok(Leaf { names, not_after })
+        Ok(Leaf {
+            names,
+            not_after: ymd(not_after_day(&cert)),
+        })
     }
 
     /// Refuses a validity of `days` from today that would outlive the CA.
@@ -338,7 +338,7 @@ impl Ca {
         Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
-            not_after: format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+            not_after: ymd(t.unix_timestamp().div_euclid(86_400)),
         })
     }
 }
@@ -355,16 +355,31 @@ struct CertInfo {
 
 /// The subject public key and notAfter of the first certificate in `pem`.
 fn cert_info(pem: &str) -> Result<CertInfo, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-        .map_err(|e| format!("not a PEM certificate: {e}"))?;
-    let cert = pem
-        .parse_x509()
-        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let pem = parse_pem(pem)?;
+    let cert = parse_cert(&pem)?;
     Ok(CertInfo {
         der: pem.contents.clone(),
         public_key: cert.public_key().subject_public_key.data.to_vec(),
-        not_after_day: cert.validity().not_after.timestamp().div_euclid(86_400),
+        not_after_day: not_after_day(&cert),
     })
+}
+
+/// The first PEM block of `pem`.
+fn parse_pem(pem: &str) -> Result<x509_parser::pem::Pem, String> {
+    x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map(|(_, pem)| pem)
+        .map_err(|e| format!("not a PEM certificate: {e}"))
+}
+
+/// The certificate in a PEM block.
+fn parse_cert(pem: &x509_parser::pem::Pem) -> Result<X509Certificate<'_>, String> {
+    pem.parse_x509()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))
+}
+
+/// The day (since 1970-01-01) of a certificate's notAfter.
+fn not_after_day(cert: &X509Certificate<'_>) -> i64 {
+    cert.validity().not_after.timestamp().div_euclid(86_400)
 }
 
 #[cfg(test)]
