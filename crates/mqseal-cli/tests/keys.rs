@@ -489,33 +489,15 @@ fn trust_store_management() {
     );
 }
 
-/// Runs `bin args` as uid/gid 4242 (needs root and util-linux's
-/// `setpriv`); `None` when `setpriv` cannot be run.
-fn as_uid_4242(bin: &Path, args: &[&str]) -> Option<std::process::Output> {
-    std::process::Command::new("setpriv")
-        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
-        .arg(bin)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .ok()
-}
-
 #[test]
 fn a_key_file_of_root_is_used_by_another_user_and_one_of_a_third_user_is_not() {
-    use std::os::unix::fs::MetadataExt;
-    let probe = tempfile::NamedTempFile::new().unwrap();
-    if probe.as_file().metadata().unwrap().uid() != 0 {
+    if !is_root() {
         eprintln!("skipped: running as another user needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let d = dir.path();
-    // A copy of the binary that uid 4242 can reach, wherever the build is.
-    let bin = d.join("mqseal");
-    fs::copy(common::BIN, &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     ok(&[
         "keygen",
         "identity",
@@ -535,7 +517,7 @@ fn a_key_file_of_root_is_used_by_another_user_and_one_of_a_third_user_is_not() {
     ]);
     fs::set_permissions(&t, fs::Permissions::from_mode(0o644)).unwrap();
     // Root's: fine for uid 4242.
-    let Some(out) = as_uid_4242(&bin, &["trust", "list", "--trust", &t]) else {
+    let Some(out) = run_as_uid_4242(d, &["trust", "list", "--trust", &t]) else {
         eprintln!("skipped: setpriv (util-linux) is not installed");
         return;
     };
@@ -546,7 +528,7 @@ fn a_key_file_of_root_is_used_by_another_user_and_one_of_a_third_user_is_not() {
     );
     // A third user's: refused, naming both uids.
     std::os::unix::fs::chown(&t, Some(4243), None).unwrap();
-    let out = as_uid_4242(&bin, &["trust", "list", "--trust", &t]).unwrap();
+    let out = run_as_uid_4242(d, &["trust", "list", "--trust", &t]).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -557,7 +539,7 @@ fn a_key_file_of_root_is_used_by_another_user_and_one_of_a_third_user_is_not() {
     );
     // Its own: fine.
     std::os::unix::fs::chown(&t, Some(4242), None).unwrap();
-    let out = as_uid_4242(&bin, &["trust", "list", "--trust", &t]).unwrap();
+    let out = run_as_uid_4242(d, &["trust", "list", "--trust", &t]).unwrap();
     assert!(
         out.status.success(),
         "{}",

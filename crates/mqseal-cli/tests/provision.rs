@@ -411,10 +411,31 @@ fn force_replaces_a_deployment() {
     assert_eq!(trust.iter().count(), 2, "alice and the admin");
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let probe = tempfile::NamedTempFile::new().unwrap();
-    probe.as_file().metadata().unwrap().uid() == 0
+/// The documented setup, for a test that needs root and the user
+/// `mosquitto` (`None`, skipped, without them): a deployment in `tmp` with no
+/// `--user`, so that mosquitto started as root runs as `mosquitto`, who was
+/// given server.key and passwd.
+fn as_mosquitto(tmp: &std::path::Path, clients: &[&str]) -> Option<Deployment> {
+    if !is_root() {
+        eprintln!("skipped: starting mosquitto as another user needs root");
+        return None;
+    }
+    let status = std::process::Command::new("id")
+        .arg("mosquitto")
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: there is no user mosquitto");
+        return None;
+    }
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision_as(&tmp.join("dep"), clients, None);
+    let status = std::process::Command::new("chown")
+        .args(["mosquitto", &d.path("server.key"), &d.path("passwd")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some(d)
 }
 
 fn add_client(d: &Deployment, name: &str) -> std::process::Output {
@@ -481,23 +502,17 @@ fn add_client_refuses_to_change_the_owner_of_passwd() {
     std::os::unix::fs::chown(d.path("passwd"), Some(4243), Some(4243)).unwrap();
     fs::set_permissions(d.path("passwd"), fs::Permissions::from_mode(0o644)).unwrap();
     let passwd = fs::read(d.path("passwd")).unwrap();
-    let bin = tmp.path().join("mqseal");
-    fs::copy(BIN, &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let Ok(out) = std::process::Command::new("setpriv")
-        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
-        .arg(&bin)
-        .args([
+    let Some(out) = run_as_uid_4242(
+        tmp.path(),
+        &[
             "provision",
             "add-client",
             "--dir",
             &d.path(""),
             "--client",
             "carol",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-    else {
+        ],
+    ) else {
         eprintln!("skipped: setpriv (util-linux) is not installed");
         return;
     };
@@ -531,30 +546,10 @@ fn add_client_refuses_to_change_the_owner_of_passwd() {
 /// passwd and still applies the ACL.
 #[test]
 fn a_broker_running_as_mosquitto_keeps_working_after_add_client() {
-    if !is_root() {
-        eprintln!("skipped: starting mosquitto as another user needs root");
-        return;
-    }
-    let status = std::process::Command::new("id")
-        .arg("mosquitto")
-        .stdout(std::process::Stdio::null())
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: there is no user mosquitto");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let d = Deployment::provision_as(
-        &tmp.path().join("dep"),
-        &["--client", "alice", "--admin", "ops"],
-        None,
-    );
-    let status = std::process::Command::new("chown")
-        .args(["mosquitto", &d.path("server.key"), &d.path("passwd")])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let Some(d) = as_mosquitto(tmp.path(), &["--client", "alice", "--admin", "ops"]) else {
+        return;
+    };
     let broker = d.start();
     let out = add_client(&d, "carol");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -1276,13 +1271,9 @@ fn renew_refuses_to_change_the_owner_of_server_key() {
     std::os::unix::fs::chown(d.path("server.key"), Some(4243), Some(4242)).unwrap();
     fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o640)).unwrap();
     let before = snapshot(&d);
-    let bin = tmp.path().join("mqseal");
-    fs::copy(BIN, &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let Ok(out) = std::process::Command::new("setpriv")
-        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
-        .arg(&bin)
-        .args([
+    let Some(out) = run_as_uid_4242(
+        tmp.path(),
+        &[
             "provision",
             "renew",
             "--dir",
@@ -1290,10 +1281,8 @@ fn renew_refuses_to_change_the_owner_of_server_key() {
             "--client",
             "dev1",
             "--server",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-    else {
+        ],
+    ) else {
         eprintln!("skipped: setpriv (util-linux) is not installed");
         return;
     };
@@ -1316,30 +1305,10 @@ fn renew_refuses_to_change_the_owner_of_server_key() {
 #[test]
 fn a_broker_running_as_mosquitto_loads_a_renewed_server_certificate() {
     use std::os::unix::fs::MetadataExt;
-    if !is_root() {
-        eprintln!("skipped: starting mosquitto as another user needs root");
-        return;
-    }
-    let status = std::process::Command::new("id")
-        .arg("mosquitto")
-        .stdout(std::process::Stdio::null())
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: there is no user mosquitto");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let d = Deployment::provision_as(
-        &tmp.path().join("dep"),
-        &["--client", "dev1", "--admin", "ops"],
-        None,
-    );
-    let status = std::process::Command::new("chown")
-        .args(["mosquitto", &d.path("server.key"), &d.path("passwd")])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let Some(d) = as_mosquitto(tmp.path(), &["--client", "dev1", "--admin", "ops"]) else {
+        return;
+    };
     let owner = fs::metadata(d.path("server.key")).unwrap().uid();
     let broker = d.start();
     let out = renew(&d, &["--server"]);

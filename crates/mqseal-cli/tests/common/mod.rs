@@ -19,6 +19,33 @@ pub fn mqseal() -> Command {
     c
 }
 
+/// Whether the tests run as root, who may give files to other users.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().metadata().unwrap().uid() == 0
+}
+
+/// Runs the CLI with `args` as uid and gid 4242, through util-linux's
+/// `setpriv` (so as root): a copy of the binary in `dir`, which must be
+/// reachable by that user, so that this works wherever the build lives.
+/// `None` when `setpriv` cannot be run.
+pub fn run_as_uid_4242(dir: &Path, args: &[&str]) -> Option<Output> {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("mqseal");
+    if !bin.exists() {
+        std::fs::copy(BIN, &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    Command::new("setpriv")
+        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .ok()
+}
+
 /// Runs the binary with `args` and `stdin`.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = mqseal()
