@@ -438,6 +438,23 @@ fn as_mosquitto(tmp: &std::path::Path, clients: &[&str]) -> Option<Deployment> {
     Some(d)
 }
 
+/// For a test run as uid 4242 (`run_as_uid_4242`), which needs root (`None`,
+/// skipped, without it): a deployment in `tmp` owned by uid 4242.
+fn of_uid_4242(tmp: &std::path::Path, clients: &[&str]) -> Option<Deployment> {
+    if !is_root() {
+        eprintln!("skipped: running as another user needs root");
+        return None;
+    }
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Deployment::provision(&tmp.join("dep"), clients);
+    let status = std::process::Command::new("chown")
+        .args(["-R", "4242:4242", &d.path("")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some(d)
+}
+
 fn add_client(d: &Deployment, name: &str) -> std::process::Output {
     run(
         &[
@@ -486,19 +503,11 @@ fn add_client_keeps_the_owner_and_mode_of_passwd_and_aclfile() {
 #[test]
 fn add_client_refuses_to_change_the_owner_of_passwd() {
     use std::os::unix::fs::MetadataExt;
-    if !is_root() {
-        eprintln!("skipped: running as another user needs root");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "alice"]);
-    // The deployment is uid 4242's, except passwd: uid 4243's, readable.
-    let status = std::process::Command::new("chown")
-        .args(["-R", "4242:4242", &d.path("")])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let Some(d) = of_uid_4242(tmp.path(), &["--client", "alice"]) else {
+        return;
+    };
+    // Except passwd: uid 4243's, readable.
     std::os::unix::fs::chown(d.path("passwd"), Some(4243), Some(4243)).unwrap();
     fs::set_permissions(d.path("passwd"), fs::Permissions::from_mode(0o644)).unwrap();
     let passwd = fs::read(d.path("passwd")).unwrap();
@@ -1255,18 +1264,10 @@ fn renew_keeps_the_owner_and_mode_of_the_keys() {
 #[test]
 fn renew_refuses_to_change_the_owner_of_server_key() {
     use std::os::unix::fs::MetadataExt;
-    if !is_root() {
-        eprintln!("skipped: running as another user needs root");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let d = Deployment::provision(&tmp.path().join("dep"), &["--client", "dev1"]);
-    let status = std::process::Command::new("chown")
-        .args(["-R", "4242:4242", &d.path("")])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let Some(d) = of_uid_4242(tmp.path(), &["--client", "dev1"]) else {
+        return;
+    };
     // server.key is the broker's (uid 4243), readable by uid 4242's group.
     std::os::unix::fs::chown(d.path("server.key"), Some(4243), Some(4242)).unwrap();
     fs::set_permissions(d.path("server.key"), fs::Permissions::from_mode(0o640)).unwrap();
