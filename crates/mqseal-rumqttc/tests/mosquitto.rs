@@ -407,35 +407,13 @@ async fn garbage_from_mosquitto_pub_is_rejected_and_acked() {
         .collect();
     let random_file = dir.path().join("random.bin");
     std::fs::write(&random_file, &random).unwrap();
-    let inject = |extra: &[&str]| {
-        let mut cmd = Command::new("mosquitto_pub");
-        cmd.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            "sensors/x",
-        ]);
-        cmd.args(extra);
-        assert!(cmd.status().expect("mosquitto_pub is installed").success());
-    };
+    let inject = |extra: &[&str]| inject(port, extra);
     inject(&["-m", "garbage"]);
     inject(&["-n"]);
     inject(&["-f", random_file.to_str().unwrap()]);
     inject(&["-m", "\u{10}\u{02}\u{01}\u{04}fake"]);
 
-    let mut kinds = Vec::new();
-    for _ in 0..4 {
-        match victim.next(10).await.expect("each injection surfaces") {
-            SecureEvent::Rejected(r) => {
-                kinds.push(r.error.rejection().expect("a rejection").kind())
-            }
-            other => panic!("accepted garbage: {other:?}"),
-        }
-    }
+    let kinds = rejection_kinds(&mut victim, 4).await;
     assert!(
         kinds
             .iter()
@@ -473,23 +451,12 @@ async fn oversized_messages_are_rejected_and_the_receive_loop_goes_on() {
     for (name, len) in [("11k.bin", 11 * 1024), ("big.bin", big)] {
         let file = dir.path().join(name);
         std::fs::write(&file, vec![0x42u8; len]).unwrap();
-        let status = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-            .args(["-t", "sensors/x", "-f", file.to_str().unwrap()])
-            .status()
-            .expect("mosquitto_pub is installed");
-        assert!(status.success());
+        inject(port, &["-f", file.to_str().unwrap()]);
     }
-    let mut kinds = Vec::new();
-    for _ in 0..2 {
-        match victim.next(10).await.expect("each message surfaces") {
-            SecureEvent::Rejected(r) => {
-                kinds.push(r.error.rejection().expect("a rejection").kind())
-            }
-            other => panic!("accepted an oversized message: {other:?}"),
-        }
-    }
-    assert_eq!(kinds, ["malformed", "too_large"]);
+    assert_eq!(
+        rejection_kinds(&mut victim, 2).await,
+        ["malformed", "too_large"]
+    );
 
     let sender = peer(options("sender", port), endpoint("sender"));
     sender
@@ -519,6 +486,33 @@ async fn persistent_victim(dir: &Path, port: u16) -> (Mosquitto, MqttOptions, Pe
     victim.wait_connected().await;
     victim.subscribe("sensors/#", QoS::AtLeastOnce).await;
     (broker, persistent, victim)
+}
+
+/// Publishes raw bytes on `sensors/x` at QoS 1 with `mosquitto_pub` and
+/// `extra` (the payload's arguments).
+fn inject(port: u16, extra: &[&str]) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", "sensors/x"])
+        .args(extra)
+        .status()
+        .expect("mosquitto_pub is installed");
+    assert!(status.success());
+}
+
+/// The kinds of the next `n` events of `victim`, each of which must be a
+/// rejection.
+async fn rejection_kinds(victim: &mut Peer, n: usize) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    for _ in 0..n {
+        match victim.next(10).await.expect("each message surfaces") {
+            SecureEvent::Rejected(r) => {
+                kinds.push(r.error.rejection().expect("a rejection").kind())
+            }
+            other => panic!("accepted a message it should reject: {other:?}"),
+        }
+    }
+    kinds
 }
 
 /// Disconnects `victim` and connects its persistent session again: nothing
