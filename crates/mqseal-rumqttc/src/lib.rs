@@ -99,9 +99,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(endpoint: Endpoint) -> Arc<Self> {
+    fn new(endpoint: Endpoint, packet_limit: usize) -> Arc<Self> {
         Arc::new(Shared {
-            packet_limit: packet_limit(endpoint.max_payload()),
+            packet_limit,
             endpoint: Mutex::new(endpoint),
             stats: Mutex::new(Stats::default()),
             published: AtomicU64::new(0),
@@ -234,9 +234,12 @@ pub fn packet_limit(max_payload: usize) -> usize {
         .min(MQTT_MAX_REMAINING)
 }
 
-/// The options the secure client runs with: the endpoint's packet limits,
-/// and no manual acknowledgements.
-fn prepare(mut options: MqttOptions, endpoint: &Endpoint) -> Result<MqttOptions, Error> {
+/// The options the secure client runs with (the endpoint's packet limits,
+/// and no manual acknowledgements), and what its client and event loop share.
+fn prepare(
+    mut options: MqttOptions,
+    endpoint: Endpoint,
+) -> Result<(MqttOptions, Arc<Shared>), Error> {
     if options.manual_acks() {
         return Err(mqseal::ConfigError::Unsupported(
             "rumqttc's manual acknowledgements: the secure client has rumqttc acknowledge every \
@@ -249,7 +252,7 @@ fn prepare(mut options: MqttOptions, endpoint: &Endpoint) -> Result<MqttOptions,
     // packet whole: its fixed header (at most 5 bytes) too.
     let limit = packet_limit(endpoint.max_payload());
     options.set_max_packet_size(limit, limit + 5);
-    Ok(options)
+    Ok((options, Shared::new(endpoint, limit)))
 }
 
 impl SecureAsyncClient {
@@ -263,9 +266,8 @@ impl SecureAsyncClient {
         cap: usize,
         endpoint: Endpoint,
     ) -> Result<(Self, SecureEventLoop), Error> {
-        let options = prepare(options, &endpoint)?;
+        let (options, shared) = prepare(options, endpoint)?;
         let (client, eventloop) = rumqttc::AsyncClient::new(options, cap);
-        let shared = Shared::new(endpoint);
         Ok((
             SecureAsyncClient {
                 client,
@@ -373,9 +375,8 @@ impl SecureClient {
         cap: usize,
         endpoint: Endpoint,
     ) -> Result<(Self, SecureConnection), Error> {
-        let options = prepare(options, &endpoint)?;
+        let (options, shared) = prepare(options, endpoint)?;
         let (client, connection) = rumqttc::Client::new(options, cap);
-        let shared = Shared::new(endpoint);
         Ok((
             SecureClient {
                 client,
