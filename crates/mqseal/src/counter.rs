@@ -352,7 +352,7 @@ impl SendCounter {
 
     /// Forgets the reservation: the next counter reserves a block again
     /// before it is used. Call before lowering the stored mark.
-    pub(crate) fn drop_reservation(&mut self) {
+    fn drop_reservation(&mut self) {
         self.reserved = self.next;
     }
 

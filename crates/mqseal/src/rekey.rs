@@ -127,9 +127,8 @@ pub struct RekeyBuilder<'a> {
     secret: &'a GroupSecret,
     grace: Duration,
     recipients: Vec<PublicIdentity>,
-    /// In the order given, each once (`removed_set` keeps it linear).
+    /// In the order given; [`RekeyBuilder::sign`] lists each once.
     removed: Vec<SenderId>,
-    removed_set: std::collections::BTreeSet<SenderId>,
 }
 
 impl<'a> RekeyBuilder<'a> {
@@ -143,7 +142,6 @@ impl<'a> RekeyBuilder<'a> {
             grace: Duration::ZERO,
             recipients: Vec::new(),
             removed: Vec::new(),
-            removed_set: std::collections::BTreeSet::new(),
         }
     }
 
@@ -165,9 +163,7 @@ impl<'a> RekeyBuilder<'a> {
     /// documentation](self#every-message-lists-every-removal-so-far)). A sender
     /// listed twice is listed once.
     pub fn remove(mut self, sender: SenderId) -> Self {
-        if self.removed_set.insert(sender) {
-            self.removed.push(sender);
-        }
+        self.removed.push(sender);
         self
     }
 
@@ -175,9 +171,7 @@ impl<'a> RekeyBuilder<'a> {
     /// pass the admin's earlier removals, for example
     /// `trust.revoked().copied()`.
     pub fn remove_all(mut self, senders: impl IntoIterator<Item = SenderId>) -> Self {
-        for s in senders {
-            self = self.remove(s);
-        }
+        self.removed.extend(senders);
         self
     }
 
@@ -196,13 +190,21 @@ impl<'a> RekeyBuilder<'a> {
         if self.recipients.is_empty() || self.recipients.len() > MAX_RECIPIENTS {
             return Err(bad("a rekey needs 1 to 4096 recipients"));
         }
-        if self.removed.len() > MAX_REMOVED {
+        // Each removed sender once, in the order given.
+        let mut listed = std::collections::BTreeSet::new();
+        let removed: Vec<SenderId> = self
+            .removed
+            .iter()
+            .copied()
+            .filter(|id| listed.insert(*id))
+            .collect();
+        if removed.len() > MAX_REMOVED {
             return Err(bad("a rekey lists at most 65535 removed senders"));
         }
         if self
             .recipients
             .iter()
-            .any(|r| self.removed_set.contains(&r.sender_id))
+            .any(|r| listed.contains(&r.sender_id))
         {
             return Err(bad("a removed sender cannot also be a recipient"));
         }
@@ -215,8 +217,8 @@ impl<'a> RekeyBuilder<'a> {
         m.extend_from_slice(&issued_at_ms.to_be_bytes());
         m.extend_from_slice(&grace_ms.to_be_bytes());
         push_id(&mut m, &admin.sender_id);
-        m.extend_from_slice(&(self.removed.len() as u16).to_be_bytes());
-        for id in &self.removed {
+        m.extend_from_slice(&(removed.len() as u16).to_be_bytes());
+        for id in &removed {
             push_id(&mut m, id);
         }
         let eph = AgreementKey::generate(provider.random)?;
